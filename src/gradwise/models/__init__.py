@@ -1,0 +1,1 @@
+"""gradwise.models"""
