@@ -6,7 +6,7 @@ Public names are loaded lazily from their modules:
 - ``step.py``: :func:`check_step`, :class:`StepCheck`
 - ``monitor.py``: :class:`Monitor`
 - ``curvature.py``: :func:`sharpness`, :func:`stable_lr`
-- ``diagnose.py``: :func:`diagnose`, :class:`Diagnosis`
+- ``diagnosis.py``: :func:`diagnose`, :class:`Diagnosis`
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ _LAZY = {
     "Monitor": "monitor",
     "sharpness": "curvature",
     "stable_lr": "curvature",
-    "diagnose": "diagnose",
-    "Diagnosis": "diagnose",
+    "diagnose": "diagnosis",
+    "Diagnosis": "diagnosis",
 }
 
 __all__ = list(_LAZY)
