@@ -39,7 +39,7 @@ def test_no_shuffle_keeps_order_and_per_sample_batches():
 
 def test_full_batch_is_the_array_itself():
     X = np.arange(6.0).reshape(3, 2)
-    (xb, yb), = list(Batches(X, np.zeros(3)))
+    ((xb, yb),) = list(Batches(X, np.zeros(3)))
     assert np.shares_memory(xb, X)
 
 

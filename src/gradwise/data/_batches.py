@@ -131,7 +131,10 @@ class Batches:
     def epoch_indices(self) -> list[slice | np.ndarray]:
         """Index sets of the next epoch (advances the shuffling generator)."""
         return batch_indices(
-            self.n_samples, self.batch_size, shuffle=self.shuffle, rng=self.rng,
+            self.n_samples,
+            self.batch_size,
+            shuffle=self.shuffle,
+            rng=self.rng,
             drop_last=self.drop_last,
         )
 
@@ -149,8 +152,11 @@ class Batches:
 
     def __repr__(self) -> str:
         kind = (
-            "full batch" if self.batch_size == self.n_samples
-            else "per-sample" if self.batch_size == 1 else f"batch_size={self.batch_size}"
+            "full batch"
+            if self.batch_size == self.n_samples
+            else "per-sample"
+            if self.batch_size == 1
+            else f"batch_size={self.batch_size}"
         )
         return (
             f"Batches(n_samples={self.n_samples}, {kind}, shuffle={self.shuffle}, "

@@ -50,9 +50,7 @@ def _column(df: pd.DataFrame, col, name: str) -> str:
             )
         return df.columns[col]
     if col not in df.columns:
-        raise DataError(
-            f"column {col!r} not found in {name}; available columns: {', '.join(cols)}"
-        )
+        raise DataError(f"column {col!r} not found in {name}; available columns: {', '.join(cols)}")
     return col
 
 
@@ -130,7 +128,9 @@ def load_csv(
         if dropna:
             df = df[~missing.any(axis=1)]
             if df.shape[0] == 0:
-                raise DataError(f"every row of {name} has a missing cell; nothing left after dropna")
+                raise DataError(
+                    f"every row of {name} has a missing cell; nothing left after dropna"
+                )
         else:
             col = missing.any(axis=0).idxmax()
             rows = np.flatnonzero(missing[col].to_numpy())

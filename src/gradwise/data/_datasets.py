@@ -62,7 +62,12 @@ def _xor() -> Dataset:
     X = np.array([[0, 0, 1], [1, 1, 1], [1, 0, 1], [0, 1, 1]], dtype=np.float64)
     y = np.array([0, 0, 1, 1], dtype=np.int64)
     return Dataset(
-        "xor", X, y, ["x1", "x2", "bias"], "x1 xor x2", "classification",
+        "xor",
+        X,
+        y,
+        ["x1", "x2", "bias"],
+        "x1 xor x2",
+        "classification",
         "XOR truth table in the order of scenario S1 (rows 00, 11, 10, 01), with a "
         "third, constant-1 column that acts as the bias input.",
     )
@@ -71,7 +76,12 @@ def _xor() -> Dataset:
 def _xor_plain() -> Dataset:
     d = _xor()
     return Dataset(
-        "xor_plain", d.X[:, :2].copy(), d.y, ["x1", "x2"], d.target_name, "classification",
+        "xor_plain",
+        d.X[:, :2].copy(),
+        d.y,
+        ["x1", "x2"],
+        d.target_name,
+        "classification",
         "XOR truth table (rows 00, 11, 10, 01) with the two features only.",
     )
 
@@ -82,15 +92,25 @@ def _sklearn(loader: Callable, name: str, task: str, target: str, note: str = ""
     first = next(ln for ln in b.DESCR.splitlines() if ln.strip() and not ln.startswith(".."))
     desc = f"{first.strip()} (scikit-learn's bundled copy, {b.data.shape[0]} samples){note}."
     return Dataset(
-        name, np.asarray(b.data, dtype=np.float64), y, [str(f) for f in b.feature_names],
-        target, task, desc,
+        name,
+        np.asarray(b.data, dtype=np.float64),
+        y,
+        [str(f) for f in b.feature_names],
+        target,
+        task,
+        desc,
     )
 
 
 def _diabetes_bmi() -> Dataset:
     d = _sklearn_loader("diabetes_raw")()
     return Dataset(
-        "diabetes_bmi", d.X[:, [2]].copy(), d.y, ["bmi"], d.target_name, "regression",
+        "diabetes_bmi",
+        d.X[:, [2]].copy(),
+        d.y,
+        ["bmi"],
+        d.target_name,
+        "regression",
         "Scenario S2: scikit-learn's diabetes data unscaled, body-mass index (column 2) "
         "as the only feature, disease progression after one year as the target.",
     )
@@ -101,7 +121,12 @@ def _cubic() -> Dataset:
     x = np.linspace(-3, 3, 100)
     y = 0.5 * x**3 - 1.2 * x**2 - 2 * x + 1 + rng.normal(0, 1, 100)
     return Dataset(
-        "cubic", x[:, None], y, ["x"], "y", "regression",
+        "cubic",
+        x[:, None],
+        y,
+        ["x"],
+        "y",
+        "regression",
         "Scenario S5: x = linspace(-3, 3, 100), y = 0.5x^3 - 1.2x^2 - 2x + 1 + N(0, 1) noise "
         "from numpy.random.default_rng(0).",
     )
@@ -111,7 +136,12 @@ def _houses() -> Dataset:
     X = np.array([[2104, 3], [1600, 3], [2400, 3], [1416, 2], [3000, 4]], dtype=np.float64)
     y = np.array([400, 330, 369, 232, 540], dtype=np.float64)
     return Dataset(
-        "houses", X, y, ["size", "bedrooms"], "price", "regression",
+        "houses",
+        X,
+        y,
+        ["size", "bedrooms"],
+        "price",
+        "regression",
         "Scenario S6: the first five rows of a classic house-price set (size in square "
         "feet, bedrooms; price in thousands).",
     )
@@ -121,7 +151,12 @@ def _seven_points() -> Dataset:
     x = np.array([98, 94, 93, 88, 84, 82, 79], dtype=np.float64)
     y = np.array([97, 94, 94, 78, 85, 85, 76], dtype=np.float64)
     return Dataset(
-        "seven_points", x[:, None], y, ["x"], "y", "regression",
+        "seven_points",
+        x[:, None],
+        y,
+        ["x"],
+        "y",
+        "regression",
         "Public case P2: seven (x, y) points for batch gradient descent on a line.",
     )
 
@@ -132,11 +167,20 @@ def _sklearn_loader(name: str) -> Callable[[], Dataset]:
     specs = {
         "diabetes": (skd.load_diabetes, "regression", "disease progression", "", {}),
         "diabetes_raw": (
-            skd.load_diabetes, "regression", "disease progression",
-            ", unscaled (original units)", {"scaled": False},
+            skd.load_diabetes,
+            "regression",
+            "disease progression",
+            ", unscaled (original units)",
+            {"scaled": False},
         ),
         "digits": (skd.load_digits, "classification", "digit", "", {}),
-        "breast_cancer": (skd.load_breast_cancer, "classification", "diagnosis (1 = benign)", "", {}),
+        "breast_cancer": (
+            skd.load_breast_cancer,
+            "classification",
+            "diagnosis (1 = benign)",
+            "",
+            {},
+        ),
         "iris": (skd.load_iris, "classification", "species", "", {}),
     }
     loader, task, target, note, kw = specs[name]
