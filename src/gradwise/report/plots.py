@@ -1,0 +1,152 @@
+"""Plots of a training run: ``loss.png`` and ``gradients.png`` (matplotlib, Agg).
+
+matplotlib is imported inside the functions so that importing
+:mod:`gradwise.report` (and ``gradwise --help``) stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_loss", "plot_gradients"]
+
+#: Curves with more points than this are thinned by a constant stride before plotting.
+MAX_POINTS = 4000
+_SIZE = (8.0, 4.5)  # inches; at 120 dpi a 960x540 image
+_DPI = 120
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _thin(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x = 1..n and y, keeping at most ``MAX_POINTS`` points (and always the last)."""
+    n = len(y)
+    idx = np.arange(n)
+    if n > MAX_POINTS:
+        idx = np.unique(np.r_[idx[:: int(np.ceil(n / MAX_POINTS))], n - 1])
+    return idx + 1, y[idx]
+
+
+def _positive(y: np.ndarray) -> np.ndarray:
+    """Values for a log axis: non-finite and non-positive values become NaN (gaps)."""
+    y = np.asarray(y, dtype=float).copy()
+    y[~np.isfinite(y) | (y <= 0)] = np.nan
+    return y
+
+
+def plot_loss(
+    path: str | Path,
+    loss_curve: Sequence[float],
+    *,
+    optimum: float | None = None,
+    optimum_label: str = "optimum",
+    extra: Mapping[str, Sequence[float]] | None = None,
+    title: str = "Training loss",
+    ylabel: str = "loss",
+) -> Path:
+    """Write the loss per epoch on a log scale, with the optimum as a horizontal line.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG file to write.
+    loss_curve : sequence of float, length n_epochs
+        Training loss after each epoch. NaN/inf (a diverged run) leave a gap and
+        the last finite epoch is marked.
+    optimum : float, optional
+        The reference optimum (e.g. the least-squares MSE), drawn as a dashed line.
+    optimum_label : str
+        Legend text for the optimum line.
+    extra : mapping of str to sequence of float, optional
+        Further curves, e.g. the verified fix's run, keyed by their legend text.
+    title, ylabel : str
+        Axis annotations.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    plt = _pyplot()
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=_SIZE, dpi=_DPI)
+    try:
+        y = np.asarray(loss_curve, dtype=float)
+        x, yy = _thin(y)
+        ax.plot(x, _positive(yy), color="tab:blue", lw=2, label="this run")
+        finite = np.flatnonzero(np.isfinite(y))
+        if len(finite) and len(finite) < len(y):
+            k = finite[-1]
+            ax.plot([k + 1], [y[k]], "x", color="tab:red", ms=10, mew=2,
+                    label=f"last finite loss (epoch {k + 1})")
+        for i, (label, curve) in enumerate((extra or {}).items()):
+            xe, ye = _thin(np.asarray(curve, dtype=float))
+            ax.plot(xe, _positive(ye), lw=1.6, color=f"C{i + 2}", label=label)
+        if optimum is not None and np.isfinite(optimum) and optimum > 0:
+            ax.axhline(optimum, color="black", ls="--", lw=1.2, label=optimum_label)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{ylabel} (log scale)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(loc="best", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_gradients(
+    path: str | Path,
+    grad_norms: Mapping[str, Sequence[float]],
+    *,
+    xlabel: str = "step",
+    title: str = "Gradient norm per parameter block",
+) -> Path:
+    """Write the gradient norm of each parameter block per step on a log scale.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG file to write.
+    grad_norms : mapping of str to sequence of float
+        Block name (``"W1"``, ``"coef"``) to its gradient L2 norm at each step.
+        Zero or non-finite norms leave gaps on the log axis.
+    xlabel, title : str
+        Axis annotations.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    plt = _pyplot()
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=_SIZE, dpi=_DPI)
+    try:
+        for i, (name, norms) in enumerate(grad_norms.items()):
+            x, y = _thin(np.asarray(norms, dtype=float))
+            ax.plot(x, _positive(y), lw=1.6, color=f"C{i}", label=name)
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("gradient L2 norm (log scale)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.25)
+        if grad_norms:
+            ax.legend(loc="best", fontsize=9, ncol=1 + len(grad_norms) // 6)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
