@@ -1,0 +1,166 @@
+"""The backward pass: reverse topological order, one VJP per recorded edge.
+
+Iterative (no recursion limit: a 100 000-node chain works). Broadcasting is
+undone in exactly one place, :func:`unbroadcast`, so the VJP rules never deal
+with it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradwise.autodiff.tensor import _FREED, Tensor, _Mode, _wrap
+
+__all__ = ["run_backward", "unbroadcast", "toposort"]
+
+
+def unbroadcast(g, shape, op="?", argnum=0):
+    """Sum ``g`` over the axes along which an operand of ``shape`` was broadcast.
+
+    Works on ndarrays and Tensors alike. Raises ValueError naming the op, the
+    argument and both shapes when the gradient cannot belong to the operand.
+    """
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    if lead >= 0:
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1
+        )
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if g.shape != shape and g.size == int(np.prod(shape, dtype=np.int64)):
+            g = g.reshape(shape)
+        if g.shape == shape:
+            return g
+    raise ValueError(
+        f"gradient of the wrong shape from op '{op}' for argument {argnum}: "
+        f"got {gshape}, expected {shape}"
+    )
+
+
+def toposort(roots):
+    """Tensors reachable from ``roots`` that require grad, inputs before outputs."""
+    order = []
+    seen = set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is _FREED:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: its intermediate "
+                "results were freed by the first backward(). Pass retain_graph=True to "
+                "the first call if you need to call backward() twice."
+            )
+        if ctx is not None:
+            for a in reversed(ctx[1]):
+                if isinstance(a, Tensor) and a.requires_grad and id(a) not in seen:
+                    stack.append((a, False))
+    return order
+
+
+def _check_versions(node, ctx):
+    args, versions = ctx[1], ctx[4]
+    for a, v in zip(args, versions):
+        if v is not None and a._version != v:
+            raise RuntimeError(
+                f"a tensor needed to compute the gradient of '{ctx[0].name}' was modified "
+                "in place after it was used (e.g. `w -= ...` or `w[i] = ...` between the "
+                "forward pass and backward()); compute the loss again, or update "
+                "out of place"
+            )
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None):
+    """Propagate ``root_grads`` from ``roots`` back through the recorded graph.
+
+    Parameters
+    ----------
+    roots : list of Tensor
+    root_grads : list of ndarray
+        Gradients of the final objective with respect to each root.
+    retain_graph : bool
+        Keep the graph (otherwise recorded contexts are freed).
+    create_graph : bool
+        Run the VJPs on Tensors with recording on, so gradients are themselves
+        differentiable.
+    inputs : list of Tensor, optional
+        If given, return their gradients (None where unreachable) instead of
+        accumulating into the ``.grad`` of leaves.
+    """
+    order = toposort(roots)
+    grads = {}
+    for r, g in zip(roots, root_grads):
+        if create_graph:
+            g = _wrap(np.asarray(g))
+        k = id(r)
+        grads[k] = grads[k] + g if k in grads else g
+    wanted = None if inputs is None else {id(t) for t in inputs}
+    found = {}
+    prev_mode = _Mode.enabled
+    _Mode.enabled = create_graph
+    try:
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            ctx = node._ctx
+            if wanted is not None and id(node) in wanted:
+                found[id(node)] = g
+            if ctx is None:
+                if wanted is None:
+                    _accumulate_leaf(node, g, create_graph)
+                continue
+            _check_versions(node, ctx)
+            prim, args, vals, kw, _ = ctx
+            if create_graph:
+                ans, use = node, args
+            else:
+                ans, use = node.data, vals
+            for i, a in enumerate(args):
+                if not (isinstance(a, Tensor) and a.requires_grad):
+                    continue
+                vjp = prim.vjp(i)
+                if vjp is None:
+                    continue
+                gi = vjp(g, ans, *use, **kw)
+                if gi is None:
+                    continue
+                gi = unbroadcast(gi, a.data.shape, prim.name, i)
+                k = id(a)
+                grads[k] = grads[k] + gi if k in grads else gi
+            if not retain_graph:
+                node._ctx = _FREED
+    finally:
+        _Mode.enabled = prev_mode
+    if inputs is not None:
+        return [found.get(id(t)) for t in inputs]
+    return None
+
+
+def _accumulate_leaf(leaf, g, create_graph):
+    if not create_graph:
+        if isinstance(g, Tensor):
+            g = g.data
+        if g.dtype != leaf.data.dtype:
+            g = g.astype(leaf.data.dtype)
+        leaf.grad = _wrap(g) if leaf.grad is None else _wrap(leaf.grad.data + g)
+    else:
+        if leaf.grad is None:
+            leaf.grad = g
+        else:
+            prev = _Mode.enabled
+            _Mode.enabled = True
+            try:
+                leaf.grad = leaf.grad + g
+            finally:
+                _Mode.enabled = prev

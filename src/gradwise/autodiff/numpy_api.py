@@ -1,0 +1,203 @@
+"""NumPy interoperability: ``np.exp(t)``, ``np.matmul(W, x)``, ``np.sum(t, axis=0)`` ...
+
+``Tensor.__array_ufunc__`` and ``Tensor.__array_function__`` (NEP 13 / NEP 18)
+route NumPy calls on Tensors to the differentiable functions. A NumPy function
+without a rule raises ``TypeError`` naming it — it never silently turns the
+Tensor into a plain array and drops the graph. Functions whose result carries
+no gradient (shapes, comparisons, ``isfinite``, ``argmax`` ...) run on the
+values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from gradwise.autodiff import functions as F
+from gradwise.autodiff.tensor import P, Tensor, _Mode, _wrap, apply
+
+__all__ = ["SUPPORTED_UFUNCS", "SUPPORTED_FUNCTIONS", "supported"]
+
+
+def _ufunc_map():
+    return {
+        np.add: P.add, np.subtract: P.sub, np.multiply: P.mul, np.true_divide: P.div,
+        np.power: P.pow, np.float_power: P.pow, np.negative: P.neg, np.exp: P.exp,
+        np.log: P.log, np.log1p: P.log1p, np.expm1: P.expm1, np.sqrt: P.sqrt,
+        np.square: P.square, np.absolute: P.abs, np.sign: P.sign, np.sin: P.sin,
+        np.cos: P.cos, np.tanh: P.tanh, np.maximum: P.maximum, np.minimum: P.minimum,
+        np.matmul: P.matmul, expit: P.sigmoid, np.logaddexp: None,
+    }
+
+
+_UFUNCS = None
+
+#: ufuncs whose result has zero or no derivative: computed on the values.
+_NONDIFF_UFUNCS = {
+    np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
+    np.isfinite, np.isnan, np.isinf, np.floor, np.ceil, np.rint, np.trunc,
+    np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.signbit,
+}
+
+
+def _values(x):
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (list, tuple)):
+        return type(x)(_values(v) for v in x)
+    return x
+
+
+def _any_grad(xs):
+    for x in xs:
+        if isinstance(x, Tensor) and x.requires_grad:
+            return True
+        if isinstance(x, (list, tuple)) and _any_grad(x):
+            return True
+    return False
+
+
+def array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    global _UFUNCS
+    if _UFUNCS is None:
+        _UFUNCS = _ufunc_map()
+    name = getattr(ufunc, "__name__", str(ufunc))
+    recording = _Mode.enabled and _any_grad(inputs)
+    if method != "__call__" or kwargs.get("out") is not None or (kwargs and recording):
+        if recording:
+            what = f"np.{name}.{method}" if method != "__call__" else f"np.{name}(..., {', '.join(kwargs)}=...)"
+            raise TypeError(
+                f"gradwise cannot differentiate {what}; write it with the supported "
+                f"functions (see gradwise.autodiff.numpy_api.supported())"
+            )
+        kwargs = {k: _values(v) for k, v in kwargs.items()}
+        return _wrap_result(getattr(ufunc, method)(*_values(inputs), **kwargs))
+    if ufunc in _NONDIFF_UFUNCS:
+        return _wrap_result(ufunc(*_values(inputs)))
+    if ufunc is np.logaddexp:
+        a, b = inputs
+        m = F.maximum(a, b)
+        return m + F.log1p(F.exp(-F.abs(_sub(a, b))))
+    prim = _UFUNCS.get(ufunc)
+    if prim is None:
+        if not recording:
+            return _wrap_result(ufunc(*_values(inputs)))
+        raise TypeError(
+            f"gradwise has no differentiation rule for the NumPy function np.{name}; "
+            f"supported: {', '.join(supported())}"
+        )
+    return apply(prim, *inputs)
+
+
+def _sub(a, b):
+    return apply(P.sub, a, b)
+
+
+def _wrap_result(out):
+    if isinstance(out, tuple):
+        return tuple(_wrap_result(o) for o in out)
+    return _wrap(out) if isinstance(out, (np.ndarray, np.generic)) else out
+
+
+def _np_reduce(fn):
+    def impl(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        if dtype is not None or out is not None or kw:
+            raise TypeError(f"gradwise: np.{fn.__name__} with dtype=/out=/{list(kw)} is not supported")
+        return fn(a, axis=axis, keepdims=keepdims)
+
+    return impl
+
+
+def _np_var(fn):
+    def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        if dtype is not None or out is not None or kw:
+            raise TypeError(f"gradwise: np.{fn.__name__} with dtype=/out= is not supported")
+        return fn(a, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    return impl
+
+
+def _np_clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kw):  # noqa: A002
+    lo = a_min if a_min is not None else min
+    hi = a_max if a_max is not None else max
+    return F.clip(a, lo, hi)
+
+
+def _np_where(cond, x=None, y=None):
+    if x is None and y is None:
+        return np.where(_values(cond))
+    return F.where(cond, x, y)
+
+
+def _np_concat(arrays, axis=0, out=None, **kw):
+    return F.concatenate(arrays, axis=axis)
+
+
+def _np_stack(arrays, axis=0, out=None, **kw):
+    return F.stack(arrays, axis=axis)
+
+
+def _np_reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    if order != "C":
+        raise TypeError("gradwise: np.reshape supports only order='C'")
+    return F.reshape(a, shape if shape is not None else newshape)
+
+
+def _np_transpose(a, axes=None):
+    return F.transpose(a, axes)
+
+
+def _np_linalg_norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    if ord not in (None, 2, "fro") or (ord == 2 and (axis is None and np.ndim(_values(x)) > 1)):
+        raise TypeError("gradwise: np.linalg.norm is differentiable only for the 2-/Frobenius norm")
+    return F.sqrt(F.sum(F.square(x), axis=axis, keepdims=keepdims))
+
+
+_FUNCS = {
+    np.sum: _np_reduce(F.sum), np.mean: _np_reduce(F.mean), np.max: _np_reduce(F.max),
+    np.amax: _np_reduce(F.max), np.min: _np_reduce(F.min), np.amin: _np_reduce(F.min),
+    np.prod: _np_reduce(F.prod), np.var: _np_var(F.var), np.std: _np_var(F.std),
+    np.reshape: _np_reshape, np.transpose: _np_transpose, np.moveaxis: F.moveaxis,
+    np.swapaxes: F.swapaxes, np.expand_dims: F.expand_dims, np.squeeze: F.squeeze,
+    np.broadcast_to: F.broadcast_to, np.concatenate: _np_concat, np.stack: _np_stack,
+    np.dot: F.dot, np.outer: F.outer, np.tensordot: F.tensordot, np.einsum: F.einsum,
+    np.where: _np_where, np.clip: _np_clip, np.matmul: F.matmul,
+    np.ravel: lambda a, order="C": F.reshape(a, (-1,)), np.linalg.norm: _np_linalg_norm,
+}
+
+#: functions that only look at values/shapes: run on the arrays, return plain results.
+_NONDIFF_FUNCS = {
+    np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+    np.argmax, np.argmin, np.argsort, np.allclose, np.isclose, np.array_equal,
+    np.result_type, np.iscomplexobj, np.isrealobj, np.count_nonzero, np.nonzero,
+    np.sort, np.unique, np.round, np.around, np.copyto,
+}
+
+
+def array_function(self, func, types, args, kwargs):
+    impl = _FUNCS.get(func)
+    if impl is not None:
+        return impl(*args, **kwargs)
+    if func in _NONDIFF_FUNCS or not (_Mode.enabled and _any_grad(args) or
+                                      _any_grad(list(kwargs.values())) and _Mode.enabled):
+        return _wrap_result(func(*_values(args), **{k: _values(v) for k, v in kwargs.items()}))
+    raise TypeError(
+        f"gradwise has no differentiation rule for the NumPy function np.{func.__name__}; "
+        f"supported: {', '.join(supported())}. Use .detach() if you only need the values."
+    )
+
+
+def supported() -> list[str]:
+    """Names of the NumPy ufuncs and functions that differentiate on Tensors."""
+    global _UFUNCS
+    if _UFUNCS is None:
+        _UFUNCS = _ufunc_map()
+    names = {getattr(u, "__name__", str(u)) for u in _UFUNCS} | {f.__name__ for f in _FUNCS}
+    return sorted(names)
+
+
+SUPPORTED_FUNCTIONS = _FUNCS
+SUPPORTED_UFUNCS = property(lambda self: _UFUNCS)
+
+Tensor.__array_ufunc__ = array_ufunc
+Tensor.__array_function__ = array_function

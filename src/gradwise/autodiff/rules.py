@@ -1,0 +1,383 @@
+"""THE rule table: every primitive with its forward function and its VJPs.
+
+Each VJP has the signature ``vjp(g, ans, *args, **params)``: ``g`` is the
+upstream gradient (same shape as the result ``ans``), ``args`` the primitive's
+inputs. The rules are written with NumPy functions and operators only, so the
+same rule runs on plain arrays (ordinary backward) and on Tensors (with
+``create_graph=True`` the backward pass is recorded and can be differentiated
+again — second derivatives and Hessian-vector products come for free).
+Masks and other piecewise-constant factors are computed on the plain values
+(:func:`_v`): they have zero derivative.
+
+Broadcasting is undone by the engine (:func:`gradwise.autodiff.engine.unbroadcast`),
+never here. Derivatives are the textbook ones (e.g. Magnus & Neudecker,
+*Matrix Differential Calculus*, 3rd ed., 2019, for matmul/einsum; Griewank &
+Walther 2008, ch. 3, for the reverse mode).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from gradwise.autodiff.tensor import P, Primitive, Tensor, apply
+
+__all__ = ["PRIMITIVES", "defprim"]
+
+#: name -> Primitive. One entry per differentiable primitive.
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def defprim(name, fwd, *vjps, nary=False, formulas=None, symbol=None):
+    """Register a primitive in the table and in the namespace ``P``."""
+    prim = Primitive(name, fwd, vjps[0] if nary else vjps, nary=nary, formulas=formulas,
+                     symbol=symbol)
+    PRIMITIVES[name] = prim
+    setattr(P, name, prim)
+    return prim
+
+
+def _v(x):
+    """Plain values of an array or Tensor (for masks: derivative zero)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _as(mask, like):
+    """A boolean/float mask in the dtype of ``like`` (keeps float32 float32)."""
+    return np.asarray(mask, dtype=_v(like).dtype)
+
+
+def _expand(g, shape, axis, keepdims):
+    """Give a reduced gradient back the reduced axes (as length 1)."""
+    if axis is None:
+        return g.reshape((1,) * len(shape))
+    if keepdims:
+        return g
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    axes = sorted(a % len(shape) for a in axes)
+    newshape = list(g.shape)
+    for a in axes:
+        newshape.insert(a, 1)
+    return g.reshape(tuple(newshape))
+
+
+def _count(shape, axis):
+    if axis is None:
+        return int(np.prod(shape, dtype=np.int64))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+# ----------------------------------------------------------------- elementwise
+defprim("add", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
+        formulas=("1", "1"), symbol="+")
+defprim("sub", np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: -g,
+        formulas=("1", "-1"), symbol="-")
+defprim("mul", np.multiply, lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x,
+        formulas=("{1}", "{0}"), symbol="*")
+defprim("div", np.true_divide, lambda g, ans, x, y: g / y,
+        lambda g, ans, x, y: -g * ans / y,
+        formulas=("1/{1}", "-{0}/{1}²"), symbol="/")
+
+
+def _pow_dy(g, ans, x, y):
+    xv = _v(x)
+    safe = np.where(xv > 0, x, np.ones_like(xv))
+    return g * ans * np.log(safe) * _as(xv > 0, g)
+
+
+defprim("pow", np.power, lambda g, ans, x, y: g * y * x ** (y - 1), _pow_dy,
+        formulas=("{1}·{0}^({1}-1)", "{0}^{1}·log({0})"), symbol="**")
+defprim("neg", np.negative, lambda g, ans, x: -g, formulas=("-1",))
+defprim("exp", np.exp, lambda g, ans, x: g * ans, formulas=("exp({0})",))
+defprim("log", np.log, lambda g, ans, x: g / x, formulas=("1/{0}",))
+defprim("log1p", np.log1p, lambda g, ans, x: g / (1 + x), formulas=("1/(1+{0})",))
+defprim("expm1", np.expm1, lambda g, ans, x: g * (ans + 1), formulas=("exp({0})",))
+defprim("sqrt", np.sqrt, lambda g, ans, x: g * 0.5 / ans, formulas=("1/(2·sqrt({0}))",))
+defprim("square", np.square, lambda g, ans, x: g * 2 * x, formulas=("2·{0}",))
+defprim("abs", np.abs, lambda g, ans, x: g * np.sign(_v(x)).astype(_v(g).dtype, copy=False),
+        formulas=("sign({0})",))
+defprim("sign", np.sign, lambda g, ans, x: g * 0, formulas=("0",))
+defprim("sin", np.sin, lambda g, ans, x: g * np.cos(x), formulas=("cos({0})",))
+defprim("cos", np.cos, lambda g, ans, x: -g * np.sin(x), formulas=("-sin({0})",))
+defprim("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), formulas=("1-tanh²({0})",))
+# expit = 1/(1+exp(-x)) evaluated without overflow for any |x|
+defprim("sigmoid", expit, lambda g, ans, x: g * ans * (1 - ans),
+        formulas=("σ({0})(1-σ({0}))",))
+defprim("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * _as(_v(x) > 0, g),
+        formulas=("1[{0}>0]",))
+
+
+def _leaky_fwd(x, negative_slope=0.01):
+    return np.where(x > 0, x, x * negative_slope)
+
+
+defprim("leaky_relu", _leaky_fwd,
+        lambda g, ans, x, negative_slope=0.01: np.where(_v(x) > 0, g, g * negative_slope),
+        formulas=("1[{0}>0] + slope·1[{0}≤0]",))
+# softplus(x) = log(1 + e^x) = logaddexp(0, x), stable for any |x|
+defprim("softplus", lambda x: np.logaddexp(0, x), lambda g, ans, x: g * expit(x),
+        formulas=("σ({0})",))
+defprim("cast", lambda x, dtype: x.astype(dtype),
+        lambda g, ans, x, dtype: g.astype(_v(x).dtype), formulas=("1",))
+
+
+def _pick(wins):
+    """VJP of max/min of a pair: 1 where this argument wins, ½ at ties (as in PyTorch)."""
+
+    def vjp(g, ans, x, y):
+        xv, yv = _v(x), _v(y)
+        return g * _as(wins(xv, yv), g) - g * _as(xv == yv, g) * 0.5
+
+    return vjp
+
+
+defprim("maximum", np.maximum, _pick(np.greater_equal), _pick(lambda a, b: b >= a),
+        formulas=("1[{0}≥{1}]", "1[{1}≥{0}]"))
+defprim("minimum", np.minimum, _pick(np.less_equal), _pick(lambda a, b: b <= a),
+        formulas=("1[{0}≤{1}]", "1[{1}≤{0}]"))
+defprim("where", np.where, None,
+        lambda g, ans, c, x, y: np.where(_v(c), g, g * 0),
+        lambda g, ans, c, x, y: np.where(_v(c), g * 0, g),
+        formulas=(None, "1[cond]", "1[not cond]"))
+
+
+def _clip_fwd(x, lo=None, hi=None):
+    return np.clip(x, lo, hi)
+
+
+def _clip_vjp(g, ans, x, lo=None, hi=None):
+    xv = _v(x)
+    m = np.ones(xv.shape, dtype=bool)
+    if lo is not None:
+        m &= xv >= lo
+    if hi is not None:
+        m &= xv <= hi
+    return g * _as(m, g)
+
+
+defprim("clip", _clip_fwd, _clip_vjp, formulas=("1[lo≤{0}≤hi]",))
+
+
+# ----------------------------------------------------------------- reductions
+def _sum_vjp(g, ans, x, axis=None, keepdims=False):
+    return np.broadcast_to(_expand(g, x.shape, axis, keepdims), x.shape)
+
+
+def _mean_vjp(g, ans, x, axis=None, keepdims=False):
+    return np.broadcast_to(_expand(g, x.shape, axis, keepdims) / _count(x.shape, axis), x.shape)
+
+
+def _extreme_vjp(g, ans, x, axis=None, keepdims=False):
+    xv = _v(x)
+    mask = xv == _expand(_v(ans), xv.shape, axis, keepdims)
+    mask = _as(mask, g)
+    share = mask / mask.sum(axis=axis, keepdims=True)  # ties share the gradient
+    return _expand(g, xv.shape, axis, keepdims) * share
+
+
+def _prod_vjp(g, ans, x, axis=None, keepdims=False):
+    xv = _v(x)
+    ge = _expand(g, xv.shape, axis, keepdims)
+    if isinstance(x, Tensor) or np.all(xv != 0):
+        return ge * _expand(ans, xv.shape, axis, keepdims) / x
+    # with zeros: product of the other entries via exclusive cumulative products
+    ax = axis
+    if ax is None:
+        flat = xv.reshape(-1)
+        return (ge * _others_prod(flat, 0).reshape(xv.shape))
+    if np.ndim(ax) != 0:
+        raise NotImplementedError("prod gradient with zeros over several axes")
+    return ge * _others_prod(xv, ax)
+
+
+def _others_prod(x, axis):
+    x = np.moveaxis(x, axis, -1)
+    ones = np.ones(x.shape[:-1] + (1,), dtype=x.dtype)
+    left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return np.moveaxis(left * right, -1, axis)
+
+
+def _reduce_fwd(fn):
+    return lambda x, axis=None, keepdims=False: fn(x, axis=axis, keepdims=keepdims)
+
+
+defprim("sum", _reduce_fwd(np.sum), _sum_vjp, formulas=("1",))
+defprim("mean", _reduce_fwd(np.mean), _mean_vjp, formulas=("1/n",))
+defprim("max", _reduce_fwd(np.max), _extreme_vjp, formulas=("1[{0}=max]",))
+defprim("min", _reduce_fwd(np.min), _extreme_vjp, formulas=("1[{0}=min]",))
+defprim("prod", _reduce_fwd(np.prod), _prod_vjp, formulas=("prod/{0}",))
+
+
+def _logsumexp_fwd(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else _squeeze_axes(out, axis)
+
+
+def _squeeze_axes(out, axis):
+    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+
+
+def _logsumexp_vjp(g, ans, x, axis=None, keepdims=False):
+    shape = _v(x).shape
+    return _expand(g, shape, axis, keepdims) * np.exp(x - _expand(ans, shape, axis, keepdims))
+
+
+defprim("logsumexp", _logsumexp_fwd, _logsumexp_vjp, formulas=("softmax({0})",))
+
+
+def _softmax_fwd(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_fwd(x, axis=-1):
+    return x - _logsumexp_fwd(x, axis=axis, keepdims=True)
+
+
+defprim("softmax", _softmax_fwd,
+        lambda g, ans, x, axis=-1: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
+        formulas=("diag(s)-s·sᵀ",))
+defprim("log_softmax", _log_softmax_fwd,
+        lambda g, ans, x, axis=-1: g - np.exp(ans) * g.sum(axis=axis, keepdims=True),
+        formulas=("I-1·softmax({0})ᵀ",))
+
+
+# -------------------------------------------------------------------- shapes
+defprim("reshape", lambda x, shape: np.reshape(x, shape),
+        lambda g, ans, x, shape: g.reshape(_v(x).shape), formulas=("1",))
+
+
+def _inverse_axes(axes, ndim):
+    if axes is None:
+        return None
+    return tuple(np.argsort([a % ndim for a in axes]))
+
+
+defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
+        lambda g, ans, x, axes=None: g.transpose(_inverse_axes(axes, _v(x).ndim)),
+        formulas=("1",))
+# the engine sums the gradient back to the operand's shape
+defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+        lambda g, ans, x, shape: g, formulas=("1",))
+
+
+def _basic_index(idx):
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))
+               for p in parts)
+
+
+def _scatter_fwd(g, shape, idx):
+    z = np.zeros(shape, dtype=g.dtype)
+    if _basic_index(idx):
+        z[idx] = g
+    else:
+        np.add.at(z, idx, g)  # repeated indices accumulate
+    return z
+
+
+defprim("scatter_add", _scatter_fwd, lambda gg, ans, g, shape, idx: gg[idx],
+        formulas=("1",))
+
+
+def _getitem_vjp(g, ans, x, idx):
+    if isinstance(g, Tensor):
+        return apply(P.scatter_add, g, shape=x.shape, idx=idx)
+    return _scatter_fwd(g, x.shape, idx)
+
+
+defprim("getitem", lambda x, idx: x[idx], _getitem_vjp, formulas=("1",))
+
+
+def _setitem_fwd(x, v, idx):
+    out = x.copy()
+    out[idx] = v
+    return out
+
+
+def _setitem_dx(g, ans, x, v, idx):
+    keep = np.ones(_v(x).shape, dtype=bool)
+    keep[idx] = False
+    return g * _as(keep, g)
+
+
+defprim("setitem", _setitem_fwd, _setitem_dx,
+        lambda g, ans, x, v, idx: g[idx], formulas=("1[not idx]", "1"))
+
+
+def _concat_vjp(i, g, ans, *xs, axis=0):
+    ax = axis % _v(ans).ndim
+    start = sum(_v(x).shape[ax] for x in xs[:i])
+    sl = [slice(None)] * _v(ans).ndim
+    sl[ax] = slice(start, start + _v(xs[i]).shape[ax])
+    return g[tuple(sl)]
+
+
+def _stack_vjp(i, g, ans, *xs, axis=0):
+    ax = axis % _v(ans).ndim
+    sl = [slice(None)] * _v(ans).ndim
+    sl[ax] = i
+    return g[tuple(sl)]
+
+
+defprim("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), _concat_vjp,
+        nary=True)
+defprim("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp, nary=True)
+
+
+# ------------------------------------------------------------ linear algebra
+def _mT(x):  # noqa: N802
+    return x.swapaxes(-1, -2)
+
+
+def _matmul_da(g, ans, a, b):
+    an, bn = _v(a).ndim, _v(b).ndim
+    if an == 1 and bn == 1:
+        return g * b
+    if an == 1:  # a (k,), b (..., k, n), g (..., n)
+        return (b @ g.reshape(g.shape + (1,))).reshape(g.shape[:-1] + (_v(b).shape[-2],))
+    if bn == 1:  # a (..., m, k), b (k,), g (..., m)
+        return g.reshape(g.shape + (1,)) * b
+    return g @ _mT(b)
+
+
+def _matmul_db(g, ans, a, b):
+    an, bn = _v(a).ndim, _v(b).ndim
+    if an == 1 and bn == 1:
+        return g * a
+    if an == 1:  # g (..., n) -> (..., k, n)
+        return a.reshape((-1, 1)) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
+    if bn == 1:  # a (..., m, k), g (..., m) -> (..., k)
+        return (_mT(a) @ g.reshape(g.shape + (1,))).reshape(g.shape[:-1] + (_v(a).shape[-1],))
+    return _mT(a) @ g
+
+
+defprim("matmul", np.matmul, _matmul_da, _matmul_db, formulas=("{1}ᵀ", "{0}ᵀ"), symbol="@")
+
+
+def _einsum_vjp(i, g, ans, *ops, subscripts):
+    ins, out = subscripts.split("->")
+    ins = ins.split(",")
+    target = ins[i]
+    if len(set(target)) != len(target):
+        raise NotImplementedError(
+            f"einsum gradient for an operand with a repeated index ('{target}')")
+    others = [ins[j] for j in range(len(ops)) if j != i]
+    present = set(out).union(*others) if others else set(out)
+    kept = "".join(c for c in target if c in present)
+    spec = ",".join([out] + others) + "->" + kept
+    gi = np.einsum(spec, g, *[ops[j] for j in range(len(ops)) if j != i])
+    if kept != target:  # indices summed in this operand alone: broadcast back
+        shape = _v(ops[i]).shape
+        gi = np.broadcast_to(
+            gi.reshape(tuple(shape[k] if c in present else 1 for k, c in enumerate(target))),
+            shape)
+    return gi
+
+
+defprim("einsum", lambda *ops, subscripts: np.einsum(subscripts, *ops), _einsum_vjp,
+        nary=True)
