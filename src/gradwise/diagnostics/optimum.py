@@ -1,0 +1,296 @@
+"""Reference optima: where gradient descent should end up, and how long it takes.
+
+- Least squares: the ordinary-least-squares solution by :func:`numpy.linalg.lstsq`
+  (SVD based, so rank-deficient designs give the minimum-norm solution).
+- Logistic regression: the maximum-likelihood (optionally L2-penalised)
+  coefficients by L-BFGS (:func:`scipy.optimize.minimize`, method ``"L-BFGS-B"``)
+  with the analytic gradient ``Xᵀ(σ(Xw) - y)/n``.
+- Any quadratic loss given as a function: one Newton step from any point lands on
+  the minimiser, ``θ* = θ - H⁻¹∇L(θ)`` (Nocedal & Wright, *Numerical
+  Optimization*, 2nd ed., §3.3); the loss is accepted as quadratic when the
+  second-order model predicts ``L(θ*)`` to 1e-8 relative.
+
+For gradient descent on a quadratic the error along the Hessian eigenvector
+``uᵢ`` evolves as ``cᵢ(t) = cᵢ(0) ρᵢᵗ`` with ``ρᵢ = |1 - ηλᵢ|`` (heavy ball: the
+spectral radius, :func:`gradwise.diagnostics.curvature.amplification`), so the
+number of steps until ``‖θ_t - θ*‖ <= tol`` follows from the eigenvalues and the
+initial error (:func:`steps_to_tolerance`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import optimize as sopt
+from scipy.special import expit
+
+from gradwise._result import Result
+from gradwise.diagnostics.curvature import Objective, amplification, as_objective, hessian
+
+__all__ = [
+    "Optimum",
+    "least_squares",
+    "logistic",
+    "quadratic_optimum",
+    "steps_to_tolerance",
+    "condition_number",
+    "design_matrix",
+    "DIST_RTOL",
+]
+
+#: a run has reached the optimum when ‖θ - θ*‖ <= DIST_RTOL · max(1, ‖θ*‖): the
+#: coefficients then agree with the reference to about three significant digits,
+#: the precision at which users compare with scikit-learn's printed fit.
+DIST_RTOL = 1e-3
+#: relative accuracy required of the second-order model for a loss to count as
+#: quadratic (well above float64 rounding of the loss, far below any curvature
+#: change of a non-quadratic loss over a Newton step)
+QUADRATIC_RTOL = 1e-8
+#: the same for a finite-difference Hessian (untraceable loss): its entries carry
+#: relative errors of about eps^(2/5)·... ≈ 1e-6, so the model is checked to 1e-4
+QUADRATIC_RTOL_FD = 1e-4
+
+
+class Optimum(Result):
+    """A reference optimum (a :class:`~gradwise.Result`).
+
+    Keys: ``params`` (the optimum, same structure as the user's parameters),
+    ``loss`` (loss at the optimum), ``method`` (``"lstsq"``, ``"lbfgs"``,
+    ``"newton"``), and when computed from a loss function: ``x`` (flat optimum),
+    ``eigenvalues``/``eigenvectors`` of the (constant) Hessian.
+    """
+
+    title = "Reference optimum"
+
+    def _summary_lines(self) -> list[str]:
+        return [f"{self.method}: loss {self.loss:.6g} at {self.params}"]
+
+
+def design_matrix(X: Any, fit_intercept: bool = True) -> np.ndarray:
+    """``X`` as a float64 (n, d) matrix, with a final column of ones if ``fit_intercept``."""
+    A = np.asarray(X, dtype=float)
+    if A.ndim == 1:
+        A = A[:, None]
+    if A.ndim != 2:
+        raise ValueError(f"X must be 1-D or 2-D (n_samples, n_features), got shape {A.shape}")
+    if fit_intercept:
+        A = np.hstack([A, np.ones((len(A), 1))])
+    return A
+
+
+def condition_number(X: Any, fit_intercept: bool = True, standardize: bool = False) -> float:
+    """Condition number of the least-squares Hessian ``XᵀX/n`` (with the intercept
+    column if ``fit_intercept``), optionally after standardising each feature
+    (zero mean, unit variance; constant columns are left as they are).
+
+    This is κ of the Hessian of the mean squared error of a linear model on ``X``
+    (the factor 2 cancels), so GD needs about ``κ/2 · ln(1/tol)`` steps at the best
+    constant step (Nesterov 2018, Thm 2.1.15).
+    """
+    A = np.asarray(X, dtype=float)
+    A = A[:, None] if A.ndim == 1 else A
+    if standardize:
+        sd = A.std(axis=0)
+        A = (A - A.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    A = design_matrix(A, fit_intercept)
+    ev = np.linalg.eigvalsh(A.T @ A / len(A))
+    return float(ev[-1] / ev[0]) if ev[0] > 0 else math.inf
+
+
+def least_squares(X: Any, y: Any, fit_intercept: bool = True) -> Optimum:
+    """Ordinary least squares by :func:`numpy.linalg.lstsq`.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_samples,) or (n_samples, n_features)
+    y : array_like, shape (n_samples,) or (n_samples, n_targets)
+    fit_intercept : bool, default True
+
+    Returns
+    -------
+    Optimum
+        ``coef`` (n_features,) or (n_features, n_targets), ``intercept``,
+        ``loss`` (the mean squared error at the optimum), ``params``
+        (``{"coef", "intercept"}``), ``method = "lstsq"``.
+    """
+    A = design_matrix(X, fit_intercept)
+    Y = np.asarray(y, dtype=float)
+    if len(Y) != len(A):
+        raise ValueError(f"X has {len(A)} samples but y has {len(Y)}")
+    sol = np.linalg.lstsq(A, Y, rcond=None)[0]
+    coef, icpt = (sol[:-1], sol[-1]) if fit_intercept else (sol, np.zeros(sol.shape[1:]))
+    mse = float(np.mean((A @ sol - Y) ** 2))
+    return Optimum(coef=coef, intercept=icpt, loss=mse, method="lstsq",
+                   params={"coef": coef, "intercept": icpt})
+
+
+def logistic(X: Any, y: Any, fit_intercept: bool = True, alpha: float = 0.0) -> Optimum:
+    """Binary logistic regression optimum by L-BFGS.
+
+    Minimises the mean log loss ``mean(softplus(z) - y z)``, ``z = Xw + b``, plus
+    ``alpha/2 ‖w‖²`` (the intercept is not penalised).
+
+    Parameters
+    ----------
+    X : array_like, shape (n_samples, n_features)
+    y : array_like of {0, 1}, shape (n_samples,)
+    fit_intercept : bool, default True
+    alpha : float, default 0.0
+        L2 penalty. With separable data and ``alpha = 0`` no finite optimum exists;
+        the result then has ``converged = False``.
+
+    Returns
+    -------
+    Optimum
+        ``coef``, ``intercept``, ``loss`` (mean log loss at the optimum, without the
+        penalty), ``converged``, ``method = "lbfgs"``.
+    """
+    A = design_matrix(X, fit_intercept)
+    t = np.asarray(y, dtype=float).ravel()
+    if not np.all((t == 0) | (t == 1)):
+        raise ValueError("logistic: y must contain only 0 and 1")
+    d = A.shape[1]
+    pen = np.ones(d)
+    if fit_intercept:
+        pen[-1] = 0.0
+
+    def f(w):
+        z = A @ w
+        val = np.mean(np.logaddexp(0.0, z) - t * z) + 0.5 * alpha * np.sum(pen * w * w)
+        g = A.T @ (expit(z) - t) / len(t) + alpha * pen * w
+        return val, g
+
+    res = sopt.minimize(f, np.zeros(d), jac=True, method="L-BFGS-B",
+                        options={"maxiter": 2000, "gtol": 1e-10, "ftol": 1e-15})
+    w = res.x
+    z = A @ w
+    coef, icpt = (w[:-1], w[-1]) if fit_intercept else (w, 0.0)
+    return Optimum(coef=coef, intercept=float(icpt), method="lbfgs", converged=bool(res.success),
+                   loss=float(np.mean(np.logaddexp(0.0, z) - t * z)),
+                   params={"coef": coef, "intercept": float(icpt)})
+
+
+def quadratic_optimum(loss: Any, params: Any = None, *, max_params: int = 200) -> Optimum | None:
+    """The minimiser of ``loss`` if it is a convex quadratic of the parameters.
+
+    One Newton step from ``params`` with the exact Hessian (``n`` HVPs); the loss
+    counts as quadratic when ``L(θ*)`` equals the second-order prediction
+    ``L(θ) - ½ gᵀH⁻¹g`` to ``QUADRATIC_RTOL``.
+
+    Parameters
+    ----------
+    loss : callable or Objective
+    params : parameters (any structure)
+    max_params : int, default 200
+        Larger problems are not attempted (returns None).
+
+    Returns
+    -------
+    Optimum or None
+        None when the loss is not a quadratic with a positive definite Hessian,
+        or too large. Otherwise ``params`` (user structure), ``x`` (flat),
+        ``loss``, ``eigenvalues``, ``eigenvectors``, ``method = "newton"``.
+    """
+    obj = as_objective(loss, params)
+    if obj.n > max_params:
+        return None
+    H = hessian(obj)
+    ev, U = np.linalg.eigh(H)
+    if not ev[0] > 1e-12 * max(abs(ev[-1]), 1e-300):
+        return None
+    f0, g = obj.value_and_grad(obj.x0)
+    step = U @ ((U.T @ g) / ev)
+    xs = obj.x0 - step
+    predicted = f0 - 0.5 * float(g @ step)
+    try:
+        fs = obj.value(xs)
+    except (FloatingPointError, OverflowError, ValueError):
+        return None
+    scale = max(abs(f0), abs(fs), 1e-300)
+    # a finite-difference Hessian (untraceable loss) is accurate to ~1e-6 relative,
+    # so the model check is looser and the step is refined with accurate gradients
+    rtol = QUADRATIC_RTOL if obj.traceable else QUADRATIC_RTOL_FD
+    if not abs(fs - predicted) <= rtol * scale:
+        return None
+    for _ in range(0 if obj.traceable else 2):
+        fs, g = obj.value_and_grad(xs)
+        xs = xs - U @ ((U.T @ g) / ev)
+    fs = obj.value(xs)
+    return Optimum(params=obj.unflat(xs), x=xs, loss=fs, method="newton",
+                   eigenvalues=ev, eigenvectors=U)
+
+
+def steps_to_tolerance(
+    eigenvalues: np.ndarray,
+    eigenvectors: np.ndarray,
+    error0: np.ndarray,
+    lr: float,
+    tol: float,
+    momentum: float = 0.0,
+    max_steps: float = 1e12,
+) -> float:
+    """Steps of gradient descent on a quadratic until ``‖θ_t - θ*‖ <= tol``.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray, shape (n,)
+        Hessian eigenvalues λᵢ.
+    eigenvectors : ndarray, shape (n, n)
+        Columns uᵢ.
+    error0 : ndarray, shape (n,)
+        Initial error ``θ_0 - θ*`` (flat).
+    lr : float
+        Step η.
+    tol : float
+        Distance to reach.
+    momentum : float, default 0.0
+        Heavy ball β (the error along uᵢ then decays like ρᵢᵗ with ρᵢ the spectral
+        radius; the transient factor is ignored).
+    max_steps : float, default 1e12
+
+    Returns
+    -------
+    float
+        The smallest integer ``t`` with ``sqrt(Σ cᵢ² ρᵢ^{2t}) <= tol``; ``inf`` if
+        some direction with a non-negligible error does not contract (ρ >= 1) or
+        more than ``max_steps`` are needed; 0 if already within ``tol``.
+    """
+    c2 = (eigenvectors.T @ error0) ** 2
+    rho = np.array([amplification(lr, lam, momentum) for lam in eigenvalues])
+    keep = c2 > (tol * 1e-6) ** 2
+    c2, rho = c2[keep], rho[keep]
+
+    def dist(t: float) -> float:
+        with np.errstate(over="ignore", under="ignore"):
+            return float(np.sqrt(np.sum(c2 * rho ** (2 * t))))
+
+    if dist(0) <= tol:
+        return 0.0
+    if np.any(rho >= 1):
+        return math.inf
+    hi = 1.0
+    while dist(hi) > tol:
+        hi *= 2
+        if hi > max_steps:
+            return math.inf
+    lo = hi / 2 if hi > 1 else 0.0
+    while hi - lo > 1:
+        mid = math.floor((lo + hi) / 2)
+        lo, hi = (mid, hi) if dist(mid) > tol else (lo, mid)
+    return float(hi)
+
+
+def distance(x: np.ndarray, optimum: Optimum) -> float:
+    """Euclidean distance ``‖x - θ*‖`` between a flat parameter vector and a
+    quadratic optimum from :func:`quadratic_optimum`."""
+    return float(np.linalg.norm(np.asarray(x, dtype=float) - optimum["x"]))
+
+
+def tolerance(optimum: Optimum) -> float:
+    """Distance counted as "at the optimum": ``DIST_RTOL · max(1, ‖θ*‖)``."""
+    return DIST_RTOL * max(1.0, float(np.linalg.norm(optimum["x"])))
+
+
+__all__ += ["distance", "tolerance", "Objective"]
