@@ -1,0 +1,389 @@
+"""The main job behind ``gradwise fit``: validate, load, train, check, diagnose, report.
+
+:func:`prepare` validates everything (options, data, model/loss/target
+combination, output folder) and raises :class:`BadInput` with one line before
+anything is written; :func:`run` trains with a progress bar, checks the model's
+gradient at the start, takes the diagnosis, and writes ``report.json``,
+``loss.png`` and ``gradients.png``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BadInput",
+    "FitOptions",
+    "ModelSpec",
+    "Job",
+    "DEFAULT_RUN",
+    "parse_model_spec",
+    "parse_batch_size",
+    "infer_task",
+    "prepare",
+]
+
+
+class BadInput(ValueError):
+    """Bad usage or bad input; the message is one line naming the problem and the fix."""
+
+
+@dataclass
+class FitOptions:
+    """The options of ``gradwise fit`` as given on the command line (``None``: not given)."""
+
+    data: str | None = None
+    target: str | None = None
+    features: str | None = None
+    model: str | None = None
+    activation: str | None = None
+    loss: str | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    epochs: int | None = None
+    batch_size: str | None = None
+    standardize: bool = False
+    seed: int | None = None
+    out: Path | None = None
+    force: bool = False
+    dropna: bool = False
+
+
+#: The run without DATA: scenario S2 on real data — scikit-learn's diabetes data in
+#: raw units, BMI → disease progression, a line fit by plain gradient descent with
+#: the settings people use (lr 1e-4, 1000 epochs). gradwise shows that it has not
+#: converged, why (κ ≈ 2.6e4) and a verified fix.
+DEFAULT_RUN = {"dataset": "diabetes_bmi", "model": "linear", "lr": 1e-4, "epochs": 1000}
+
+_MODEL_HELP = "use linear, poly:N, logistic or mlp:H1[,H2...] (e.g. mlp:16,8)"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``--model`` value.
+
+    Attributes
+    ----------
+    kind : {"linear", "poly", "logistic", "mlp"}
+    degree : int or None
+        Polynomial degree for ``poly``.
+    hidden : tuple of int or None
+        Hidden layer sizes for ``mlp`` (``None``: the estimator's default).
+    text : str
+        The value as given.
+    """
+
+    kind: str
+    degree: int | None = None
+    hidden: tuple[int, ...] | None = None
+    text: str = ""
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """Parse ``linear``, ``poly:N``, ``logistic`` or ``mlp:H1[,H2...]``.
+
+    Raises
+    ------
+    BadInput
+        Unknown model, or a degree / layer size that is not a positive integer.
+    """
+    kind, colon, arg = text.strip().lower().partition(":")
+    if kind in ("linear", "logistic") and not colon:
+        return ModelSpec(kind, text=text)
+    if kind == "poly":
+        if not arg.strip().isdigit() or int(arg) < 1:
+            raise BadInput(f"--model {text!r}: the degree must be a positive integer, e.g. poly:3")
+        return ModelSpec("poly", degree=int(arg), text=text)
+    if kind == "mlp":
+        if not colon:
+            return ModelSpec("mlp", text=text)
+        sizes = [s.strip() for s in arg.split(",")]
+        if not all(s.isdigit() and int(s) >= 1 for s in sizes):
+            raise BadInput(f"--model {text!r}: hidden layer sizes must be positive integers, e.g. mlp:16,8")
+        return ModelSpec("mlp", hidden=tuple(int(s) for s in sizes), text=text)
+    raise BadInput(f"unknown --model {text!r}: {_MODEL_HELP}")
+
+
+def parse_batch_size(text: str | None, n_samples: int) -> int | None:
+    """``None`` or ``"full"`` → ``None`` (full batch); else a size in 1..n_samples.
+
+    Raises
+    ------
+    BadInput
+        Not ``full`` nor a positive integer, or larger than the number of rows.
+    """
+    if text is None or text.strip().lower() == "full":
+        return None
+    t = text.strip()
+    if not t.isdigit() or int(t) < 1:
+        raise BadInput(f"--batch-size {text!r}: give a positive integer or 'full'")
+    if int(t) > n_samples:
+        raise BadInput(f"--batch-size {t} is larger than the {n_samples} rows; use --batch-size full")
+    return int(t)
+
+
+def _is_labels(y: np.ndarray) -> bool:
+    return y.dtype.kind in "USO"
+
+
+def _is_01(y: np.ndarray) -> bool:
+    return not _is_labels(y) and set(np.unique(y).tolist()) == {0, 1}
+
+
+def infer_task(y: np.ndarray, spec: ModelSpec | None, loss: str | None, dataset_task: str | None) -> str:
+    """Decide regression, binary or multiclass classification and check the combination.
+
+    Rules: ``--loss mse`` or ``--model linear|poly:N`` mean regression;
+    ``--loss bce|ce`` or ``--model logistic`` mean classification; otherwise
+    text labels, a 0/1 target or a bundled classification dataset mean
+    classification, anything else regression.
+
+    Raises
+    ------
+    BadInput
+        An impossible combination: a classification loss with a regression model
+        (or the reverse), a regression on text labels, classification of a
+        target with non-integer values, ``bce`` with more than two classes.
+    """
+    kind = spec.kind if spec else None
+    if loss in ("bce", "ce") and kind in ("linear", "poly"):
+        raise BadInput(
+            f"--loss {loss} is a classification loss but --model {spec.text} is a least-squares "
+            "regression (mse); use --model logistic or mlp:H for classes, or drop --loss"
+        )
+    if loss == "mse" and kind == "logistic":
+        raise BadInput(
+            "--loss mse does not go with --model logistic (fit by log-loss); use --model linear "
+            "for a numeric target, or --loss bce/ce"
+        )
+    if loss == "mse" or kind in ("linear", "poly"):
+        classify = False
+    elif loss in ("bce", "ce") or kind == "logistic":
+        classify = True
+    else:
+        classify = _is_labels(y) or _is_01(y) or dataset_task == "classification"
+    if not classify:
+        if _is_labels(y):
+            raise BadInput(
+                f"the target has text labels ({', '.join(map(str, np.unique(y)[:3]))}, ...), which a "
+                "regression cannot fit; use --model logistic or mlp:H"
+            )
+        return "regression"
+    if not _is_labels(y) and not np.all(np.mod(y, 1) == 0):
+        raise BadInput(
+            "classification needs class labels, but the target has non-integer values "
+            f"(e.g. {y[np.flatnonzero(np.mod(y, 1))[0]]:g}); use --model linear (or --loss mse) for a numeric target"
+        )
+    n_classes = len(np.unique(y))
+    if loss == "bce" and n_classes > 2:
+        raise BadInput(f"--loss bce needs two classes but the target has {n_classes}; use --loss ce")
+    return "binary" if n_classes == 2 else "multiclass"
+
+
+@dataclass
+class Job:
+    """A validated fit job, ready to :func:`run`."""
+
+    options: FitOptions
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    target_name: str
+    source: str
+    task: str
+    spec: ModelSpec
+    estimator: Any
+    out_dir: Path
+    classes: list = field(default_factory=list)
+
+
+def _dataset_names() -> list[str]:
+    from gradwise.data import list_datasets
+
+    return list_datasets()
+
+
+def _load(options: FitOptions) -> tuple[np.ndarray, np.ndarray, list[str], str, str, str | None]:
+    """X, y, feature names, target name, source text, dataset task (None for CSV)."""
+    from gradwise.data import DataError, load_csv, load_dataset
+
+    feats = [f.strip() for f in options.features.split(",")] if options.features else None
+    if feats is not None and (not all(feats) or len(set(feats)) != len(feats)):
+        raise BadInput(f"--features {options.features!r}: give distinct column names separated by commas")
+    name = options.data or DEFAULT_RUN["dataset"]
+    is_dataset = options.data is None or (name in _dataset_names() and not os.path.exists(name))
+    if not is_dataset and not os.path.exists(name) and not Path(name).suffix and os.sep not in name:
+        raise BadInput(
+            f"{name!r} is neither a file nor a bundled dataset; bundled: {', '.join(_dataset_names())}"
+        )
+    try:
+        if not is_dataset:
+            X, y, names = load_csv(name, target=options.target, features=feats, dropna=options.dropna)
+            import pandas as pd  # header only, for the target's name
+
+            target = options.target or str(pd.read_csv(name, nrows=0, skipinitialspace=True).columns[-1])
+            return X, y, names, target, name, None
+        d = load_dataset(name)
+    except DataError as e:
+        raise BadInput(str(e).replace("dropna=True", "--dropna")) from None
+    if options.target is not None and options.target != d.target_name:
+        raise BadInput(
+            f"--target {options.target!r}: the bundled dataset {name!r} has the target {d.target_name!r}; "
+            "--target selects a column of a CSV file"
+        )
+    X, names = d.X, list(d.feature_names)
+    if feats is not None:
+        unknown = [f for f in feats if f not in names]
+        if unknown:
+            raise BadInput(
+                f"feature {unknown[0]!r} not found in dataset {name!r}; available: {', '.join(names)}"
+            )
+        X = X[:, [names.index(f) for f in feats]]
+        names = feats
+    return X, d.y, names, d.target_name, f"dataset:{name}", d.task
+
+
+def n_parameters(spec: ModelSpec, n_features: int, n_classes: int) -> int | None:
+    """Number of parameters of a linear-in-parameters model (None for an MLP)."""
+    if spec.kind == "linear":
+        return n_features + 1
+    if spec.kind == "poly":
+        return math.comb(n_features + spec.degree, spec.degree)
+    if spec.kind == "logistic":
+        return (n_features + 1) * (1 if n_classes <= 2 else n_classes)
+    return None
+
+
+def _out_dir(out: Path | None, force: bool) -> Path:
+    """The output folder; validated (never overwritten without ``force``), not created."""
+    if out is None:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path("gradwise-out") / stamp
+        path, k = base, 1
+        while path.exists():  # two runs in the same second: a fresh folder, never overwrite
+            k += 1
+            path = base.with_name(f"{stamp}-{k}")
+    else:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise BadInput(f"--out {path}: exists and is not a folder; choose another --out")
+        if path.exists() and not force:
+            raise BadInput(f"output folder {path} already exists; use --force to overwrite it or choose another --out")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise BadInput(f"cannot write to {parent}: permission denied; choose another --out")
+    return path
+
+
+def _check_numbers(options: FitOptions) -> None:
+    if options.lr is not None and not (math.isfinite(options.lr) and options.lr > 0):
+        raise BadInput(f"--lr {options.lr:g}: the learning rate must be a positive number")
+    if options.epochs is not None and options.epochs < 1:
+        raise BadInput(f"--epochs {options.epochs}: give at least 1 epoch")
+    if options.seed is not None and options.seed < 0:
+        raise BadInput(f"--seed {options.seed}: the seed must be a non-negative integer")
+
+
+def _estimator(spec: ModelSpec, task: str, options: FitOptions, batch_size: int | None) -> Any:
+    from gradwise import models
+
+    params: dict[str, Any] = {"standardize": options.standardize, "batch_size": batch_size}
+    for key in ("lr", "epochs", "optimizer", "activation"):
+        value = getattr(options, key)
+        if value is not None:
+            params[key] = value
+    if options.seed is not None:
+        params["random_state"] = options.seed
+    if options.activation is not None and spec.kind != "mlp":
+        raise BadInput(f"--activation applies to the hidden layers of an mlp; --model {spec.text} has none")
+    if spec.kind == "linear":
+        return models.LinearRegression(**params)
+    if spec.kind == "poly":
+        return models.PolynomialRegression(degree=spec.degree, **params)
+    if spec.kind == "logistic":
+        return models.LogisticRegression(**params)
+    if spec.hidden is not None:
+        params["hidden_layer_sizes"] = spec.hidden
+    if task == "regression":
+        return models.MLPRegressor(**params)
+    return models.MLPClassifier(**params)
+
+
+def prepare(options: FitOptions) -> Job:
+    """Validate everything and load the data; nothing is written.
+
+    Parameters
+    ----------
+    options : FitOptions
+
+    Returns
+    -------
+    Job
+
+    Raises
+    ------
+    BadInput
+        Any bad option, bad data or impossible combination, and an existing
+        output folder without ``force`` — with a one-line message.
+    """
+    if options.data is None:
+        options = FitOptions(**{**options.__dict__})
+        for key in ("lr", "epochs", "model"):
+            if getattr(options, key) is None:
+                setattr(options, key, DEFAULT_RUN[key])
+    _check_numbers(options)
+    spec = parse_model_spec(options.model) if options.model else None
+    X, y, names, target, source, dataset_task = _load(options)
+    task = infer_task(y, spec, options.loss, dataset_task)
+    if spec is None:
+        spec = ModelSpec("linear" if task == "regression" else "logistic", text="")
+        spec = ModelSpec(spec.kind, text=spec.kind)
+    classes = np.unique(y).tolist() if task != "regression" else []
+    n_par = n_parameters(spec, X.shape[1], len(classes))
+    if n_par is not None and X.shape[0] < n_par:
+        raise BadInput(
+            f"{X.shape[0]} rows but --model {spec.text} has {n_par} parameters: the fit is not determined; "
+            "use more rows, fewer features or a smaller model"
+        )
+    batch_size = parse_batch_size(options.batch_size, X.shape[0])
+    out_dir = _out_dir(options.out, options.force)
+    estimator = _estimator(spec, task, options, batch_size)
+    return Job(options, X, y, names, target, source, task, spec, estimator, out_dir, classes)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr advanced by the training loop's ``on_epoch_end``
+    (stdout stays free for the report or pure JSON)."""
+
+    def __init__(self, total: int, enabled: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(), console=console, transient=True, disable=not (enabled and console.is_terminal),
+        )
+        self.task = self.progress.add_task("fit", total=total, loss="—")
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def on_epoch_end(self, state) -> None:
+        self.progress.update(self.task, advance=1, loss=f"{state.epoch_loss:.6g}")
