@@ -1,0 +1,416 @@
+"""``Monitor``: what happens inside a training run, step by step.
+
+Per recorded step: the loss, the gradient norm of every parameter block, the
+update-to-parameter ratio ``‖Δp‖/‖p‖`` of every block (Karpathy, "CS231n: Neural
+Networks Part 3", babysitting the learning process: about 1e-3 is healthy), and
+per activation layer the saturated fraction (sigmoid/tanh) or the dead fraction
+(ReLU). The first non-finite value is kept with its step and block.
+
+A monitor is a callback of :func:`gradwise.train` (``callbacks=[monitor]``) and
+also serves a hand-written loop::
+
+    mon = gradwise.Monitor()
+    for step in range(1000):
+        ...
+        mon.record(step=step, loss=loss, params=params, grads=grads)
+    gradwise.diagnose(history=mon, lr=lr)
+
+Thresholds (where a value counts as saturated or dead)
+------------------------------------------------------
+- Sigmoid: activation outside [0.01, 0.99], i.e. σ'(z) = a(1-a) < 0.0099, below 4%
+  of its maximum 1/4 (|z| > 4.6). Tanh: |a| > 0.99, i.e. 1 - a² < 0.02, below 2%
+  of its maximum 1. These are the plateaus Glorot & Bengio (2010, "Understanding
+  the difficulty of training deep feedforward neural networks", §3) show trapping
+  sigmoid networks; a gradient through such a unit is attenuated 25-50×.
+- ReLU: a unit is dead on a set of inputs when its output is 0 for every one of
+  them (Lu et al. 2019, "Dying ReLU and initialization"); the fraction is over
+  units, counted per epoch in :func:`gradwise.train` and per call otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from gradwise._tree import flatten
+
+__all__ = ["Monitor", "activation_stats", "SIGMOID_SAT", "TANH_SAT"]
+
+#: sigmoid activations outside [SIGMOID_SAT, 1 - SIGMOID_SAT] are saturated
+SIGMOID_SAT = 0.01
+#: tanh activations with |a| > TANH_SAT are saturated
+TANH_SAT = 0.99
+_KINDS = ("sigmoid", "tanh", "relu")
+
+
+def _arr(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    data = getattr(x, "data", None)
+    if isinstance(data, np.ndarray):
+        return data
+    return np.asarray(x)
+
+
+def activation_stats(kind: str, a: Any) -> dict:
+    """Saturation or death statistics of one layer's activations.
+
+    Parameters
+    ----------
+    kind : {"sigmoid", "tanh", "relu"}
+    a : array_like, shape (n_samples, n_units) or (n_units,)
+        The layer's output.
+
+    Returns
+    -------
+    dict
+        sigmoid/tanh: ``{"saturated": fraction of entries saturated,
+        "units_saturated": fraction of units saturated on more than half the
+        samples}``; relu: ``{"dead": fraction of units with output 0 on every
+        sample, "active": per-unit bool array}``.
+    """
+    a = _arr(a)
+    a2 = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+    if kind == "sigmoid":
+        sat = (a2 < SIGMOID_SAT) | (a2 > 1.0 - SIGMOID_SAT)
+    elif kind == "tanh":
+        sat = np.abs(a2) > TANH_SAT
+    elif kind == "relu":
+        active = np.any(a2 > 0, axis=0)
+        return {"dead": float(1.0 - active.mean()), "active": active}
+    else:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    return {"saturated": float(sat.mean()), "units_saturated": float((sat.mean(axis=0) > 0.5).mean())}
+
+
+class _Layer:
+    """Running statistics of one activation layer."""
+
+    __slots__ = ("kind", "sat_sum", "count", "active", "history")
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.sat_sum = 0.0
+        self.count = 0
+        self.active = None
+        self.history: list[tuple[int, float]] = []
+
+    def add(self, a: np.ndarray) -> None:
+        st = activation_stats(self.kind, a)
+        if self.kind == "relu":
+            act = st["active"]
+            self.active = act if self.active is None or self.active.shape != act.shape else (
+                self.active | act)
+        else:
+            self.sat_sum += st["saturated"]
+        self.count += 1
+
+    def close(self, step: int) -> None:
+        """End an accumulation window (an epoch): store its value and reset."""
+        if not self.count:
+            return
+        if self.kind == "relu":
+            v = float(1.0 - self.active.mean())
+        else:
+            v = self.sat_sum / self.count
+        self.history.append((step, v))
+        self.sat_sum, self.count, self.active = 0.0, 0, None
+
+
+class Monitor:
+    """Record a training run: loss, gradient norms, update ratios, activations.
+
+    Parameters
+    ----------
+    activations : bool, default True
+        Install forward hooks on the model's sigmoid, tanh and ReLU modules
+        (``gradwise.train`` only) and record their statistics.
+    every : int, default 1
+        Record every ``every``-th step (activation statistics are then also
+        gathered only on those steps' forward passes).
+
+    Attributes
+    ----------
+    steps : list of int
+        Step number of each record.
+    loss : list of float
+    grad_norm : dict of str -> list of float
+        Per block (``"0.weight"`` in a model, ``"W"`` for a dict of parameters).
+    update_ratio : dict of str -> list of float
+        ``‖p_t - p_{t-1}‖ / ‖p_{t-1}‖`` per block.
+    lr : list of float
+    activations : dict of str -> list of (step, value)
+        Per layer name ("1" for the second module of a Sequential): the mean
+        saturated fraction of a sigmoid/tanh layer, or the dead-unit fraction of a
+        ReLU layer, per epoch (``gradwise.train``) or per :meth:`close_window`.
+    activation_kind : dict of str -> str
+    nonfinite : dict or None
+        ``{"step", "block", "what"}`` of the first NaN/inf seen (``what`` is
+        ``"loss"``, ``"grad"`` or ``"param"``).
+    initial_params : dict of str -> ndarray or None
+        Copies of the parameters at the first record / at ``on_train_begin``.
+
+    Examples
+    --------
+    >>> import numpy as np, gradwise
+    >>> mon = gradwise.Monitor()
+    >>> w = np.array([1.0, 2.0])
+    >>> for t in range(3):
+    ...     g = 2 * w
+    ...     mon.record(step=t, loss=float(w @ w), params={"w": w}, grads={"w": g})
+    ...     w = w - 0.1 * g
+    >>> [round(v, 3) for v in mon.loss]
+    [5.0, 3.2, 2.048]
+    """
+
+    def __init__(self, *, activations: bool = True, every: int = 1):
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.track_activations = bool(activations)
+        self.every = int(every)
+        self.steps: list[int] = []
+        self.loss: list[float] = []
+        self.lr: list[float] = []
+        self.grad_norm: dict[str, list[float]] = {}
+        self.update_ratio: dict[str, list[float]] = {}
+        self.activations: dict[str, list[tuple[int, float]]] = {}
+        self.activation_kind: dict[str, str] = {}
+        self.nonfinite: dict | None = None
+        self.initial_params: dict[str, np.ndarray] | None = None
+        self.model = None
+        self.loss_fn = None
+        self.optimizer = None
+        self._layers: dict[str, _Layer] = {}
+        self._handles: list[Any] = []
+        self._prev: dict[str, np.ndarray] | None = None
+        self._calls = 0
+        self._gather = True
+
+    # ------------------------------------------------------------------ user loop API
+    def record(
+        self,
+        step: int | None = None,
+        loss: Any = None,
+        params: Any = None,
+        grads: Any = None,
+        lr: float | None = None,
+        params_before: Any = None,
+    ) -> None:
+        """Record one step of a training loop.
+
+        Parameters
+        ----------
+        step : int, optional
+            Step number (default: the number of records so far).
+        loss : float or scalar Tensor, optional
+            The loss of this step.
+        params : array, tuple/list or dict of arrays, optional
+            Parameters after the step (the update ratio compares them with the
+            previous record's, or with ``params_before``).
+        grads : same structure as ``params``, optional
+            Gradients of this step.
+        lr : float, optional
+        params_before : same structure as ``params``, optional
+            Parameters before the step (saves a copy).
+        """
+        self._calls += 1
+        if step is None:
+            step = len(self.steps)
+        if (self._calls - 1) % self.every:
+            if params is not None and params_before is None:
+                self._prev = None  # ratios need consecutive records
+            return
+        self.steps.append(int(step))
+        lv = math.nan if loss is None else float(np.asarray(_arr(loss), dtype=float).reshape(-1)[0])
+        self.loss.append(lv)
+        self.lr.append(math.nan if lr is None else float(lr))
+        if loss is not None and not math.isfinite(lv):
+            self._flag(step, None, "loss")
+        if grads is not None:
+            for name, g in self._named(grads).items():
+                n = math.nan if g is None else float(np.linalg.norm(g))
+                self.grad_norm.setdefault(name, []).append(n)
+                if not math.isfinite(n):
+                    self._flag(step, name, "grad")
+        if params is not None:
+            named = self._named(params)
+            if self.initial_params is None:
+                self.initial_params = {k: np.array(v, dtype=float) for k, v in named.items()}
+            before = self._named(params_before) if params_before is not None else self._prev
+            for name, p in named.items():
+                if before is not None and name in before:
+                    self._ratio(step, name, p, before[name])
+                elif not np.all(np.isfinite(p)):
+                    self._flag(step, name, "param")
+            if params_before is None:
+                self._prev = {k: np.array(v, dtype=float) for k, v in named.items()}
+
+    def record_activation(self, layer: str, kind: str, a: Any) -> None:
+        """Add one batch of activations of a hand-written layer (``kind`` is
+        "sigmoid", "tanh" or "relu"); :meth:`close_window` turns what was added
+        into one value per layer."""
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+        lay = self._layers.get(layer)
+        if lay is None:
+            lay = self._layers[layer] = _Layer(kind)
+            self.activation_kind[layer] = kind
+            self.activations[layer] = lay.history
+        lay.add(a)
+
+    def close_window(self, step: int | None = None) -> None:
+        """Store the activation statistics gathered since the last call (one value
+        per layer) and start a new window."""
+        s = self.steps[-1] if step is None and self.steps else (step or 0)
+        for lay in self._layers.values():
+            lay.close(s)
+
+    def _ratio(self, step: int, name: str, p: np.ndarray, b: np.ndarray) -> None:
+        """Append ``‖p - b‖/‖b‖`` (NaN for a zero block) and flag a non-finite update."""
+        nd = float(np.linalg.norm(p - b))
+        nb = float(np.linalg.norm(b))
+        self.update_ratio.setdefault(name, []).append(nd / nb if nb > 0 else math.nan)
+        if not math.isfinite(nd):
+            self._flag(step, name, "param")
+
+    def _flag(self, step: int, block: str | None, what: str) -> None:
+        if self.nonfinite is None:
+            self.nonfinite = {"step": int(step), "block": block, "what": what}
+
+    @staticmethod
+    def _named(tree: Any) -> dict[str, np.ndarray]:
+        if isinstance(tree, dict) and all(isinstance(k, str) for k in tree):
+            return {k: (None if v is None else _arr(v)) for k, v in tree.items()}
+        leaves, info, _ = flatten(tree)
+        return {leaf.name: (None if v is None else _arr(v)) for v, leaf in zip(leaves, info)}
+
+    # ------------------------------------------------------------------ gradwise.train callbacks
+    def on_train_begin(self, state: Any) -> None:
+        """Keep references to the model, loss and optimizer, copy the initial
+        parameters and install the activation hooks."""
+        self.model, self.loss_fn, self.optimizer = state.model, state.loss_fn, state.optimizer
+        self.initial_params = {k: np.array(v, dtype=float) for k, v in state.params.items()}
+        if self.track_activations:
+            self.attach(state.model)
+
+    def on_step_end(self, state: Any) -> None:
+        """Record the step from the :class:`~gradwise.training.TrainState`."""
+        self._gather = (state.step % self.every) == 0
+        if (state.step - 1) % self.every:
+            return
+        self.steps.append(int(state.step))
+        self.loss.append(float(state.loss))
+        self.lr.append(float(state.lr))
+        if not math.isfinite(state.loss):
+            self._flag(state.step, None, "loss")
+        for name, n in state.block_grad_norms.items():
+            self.grad_norm.setdefault(name, []).append(n)
+            if not math.isfinite(n):
+                self._flag(state.step, name, "grad")
+        before = state.params_before
+        for name, p in state.params.items():
+            self._ratio(state.step, name, p, before[name])
+
+    def on_epoch_end(self, state: Any) -> None:
+        """Close the activation window of the epoch."""
+        self.close_window(state.step)
+
+    def on_train_end(self, state: Any) -> None:
+        """Close the last window and remove the hooks."""
+        if any(lay.count for lay in self._layers.values()):
+            self.close_window(state.step)
+        self.detach()
+
+    # ------------------------------------------------------------------ hooks on a model
+    def attach(self, model: Any) -> None:
+        """Install forward hooks on every sigmoid/tanh/ReLU module of ``model``
+        (modules whose ``name`` attribute is one of them)."""
+        self.detach()
+        for name, mod in model.named_modules():
+            kind = getattr(mod, "name", None)
+            if kind in _KINDS:
+                layer = name or type(mod).__name__
+                self._handles.append(mod.register_forward_hook(self._hook(layer, kind)))
+
+    def detach(self) -> None:
+        """Remove the hooks installed by :meth:`attach`."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def _hook(self, layer: str, kind: str):
+        def hook(module, inputs, output):
+            if self._gather:
+                self.record_activation(layer, kind, output)
+
+        return hook
+
+    def probe(self, model: Any, X: Any) -> dict[str, dict]:
+        """Activation statistics of one forward pass of ``model`` on ``X``.
+
+        Returns
+        -------
+        dict of layer name -> dict
+            ``{"kind", "saturated"}`` or ``{"kind", "dead"}`` (see
+            :func:`activation_stats`); nothing is added to the monitor's history.
+        """
+        out: dict[str, dict] = {}
+        handles = []
+        for name, mod in model.named_modules():
+            kind = getattr(mod, "name", None)
+            if kind in _KINDS:
+                def hook(module, inputs, output, layer=name or type(mod).__name__, kind=kind):
+                    st = activation_stats(kind, output)
+                    st.pop("active", None)
+                    out[layer] = {"kind": kind, **st}
+
+                handles.append(mod.register_forward_hook(hook))
+        try:
+            import gradwise
+
+            with gradwise.no_grad():
+                model(np.asarray(X, dtype=float))
+        finally:
+            for h in handles:
+                h.remove()
+        return out
+
+    # ------------------------------------------------------------------ views
+    def history(self) -> np.ndarray:
+        """The recorded losses as a float64 array (one per recorded step)."""
+        return np.asarray(self.loss, dtype=float)
+
+    def last_activations(self) -> dict[str, dict]:
+        """The latest value per activation layer: ``{"kind", "saturated"|"dead"}``."""
+        out = {}
+        for layer, hist in self.activations.items():
+            if hist:
+                kind = self.activation_kind[layer]
+                key = "dead" if kind == "relu" else "saturated"
+                out[layer] = {"kind": kind, key: hist[-1][1]}
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain-data snapshot (JSON-safe with :func:`gradwise._result.jsonable`)."""
+        return {
+            "steps": list(self.steps),
+            "loss": list(self.loss),
+            "lr": list(self.lr),
+            "grad_norm": {k: list(v) for k, v in self.grad_norm.items()},
+            "update_ratio": {k: list(v) for k, v in self.update_ratio.items()},
+            "activations": {k: list(v) for k, v in self.activations.items()},
+            "activation_kind": dict(self.activation_kind),
+            "nonfinite": self.nonfinite,
+        }
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_handles"] = []
+        d["model"] = d["loss_fn"] = d["optimizer"] = None
+        return d
+
+    def __repr__(self) -> str:
+        return (f"<Monitor steps={len(self.steps)} blocks={list(self.grad_norm)} "
+                f"layers={list(self.activations)} nonfinite={self.nonfinite}>")
