@@ -135,7 +135,7 @@ def _s5():
     res, _, log = _diagnose_gd(X, y, [0.02, 0.001, 0.002, -0.04], 0.01, 100)
     return res, [
         "cubic a·x³ + b·x² + c·x + d by gradient descent on the MSE, lr 0.01, 100 steps",
-        "cost every 10 steps: " + ", ".join(f"{v:.4g}" for v in log[9::10][:5]) + ", ...",
+        "cost every 10 steps: " + ", ".join(f"{v:.4g}" for v in log[::10][:4]) + ", ...",
     ]
 
 

@@ -393,3 +393,38 @@ class _ProgressBar:
 
     def on_epoch_end(self, state) -> None:
         self.progress.update(self.task, advance=1, loss=f"{state.epoch_loss:.6g}")
+
+
+def _gradient_check(module: Any, loss_fn: Any, X: np.ndarray, y: Any) -> dict:
+    """Check the model's autodiff gradient against finite differences at its
+    initial parameters (the engine is right if this is clean; a fault here is a
+    bug in gradwise, reported like any other finding)."""
+    import gradwise
+    from gradwise.diagnostics import check_gradient
+
+    named = list(module.named_parameters())
+    start = {name: p.data.copy() for name, p in named}
+    Xt = gradwise.Tensor(X)
+
+    def _set(params):
+        for name, p in named:
+            p.data[...] = params[name]
+
+    def loss(params):
+        _set(params)
+        with gradwise.no_grad():
+            return float(loss_fn(module(Xt), y).item())
+
+    def grad(params):
+        _set(params)
+        module.zero_grad()
+        loss_fn(module(Xt), y).backward()
+        return {name: p.grad.data.copy() for name, p in named}
+
+    try:
+        res = check_gradient(loss, grad, start, autodiff=False)
+    finally:
+        _set(start)
+        module.zero_grad()
+    worst = [b.get("max_rel_error") for b in res.get("blocks", []) if b.get("max_rel_error") is not None]
+    return {"ok": res.ok, "max_rel_error": max(worst) if worst else None, "findings": list(res.findings)}

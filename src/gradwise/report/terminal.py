@@ -30,8 +30,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list):
-        if len(value) > 8:
-            return f"[{len(value)} values]"
+        if len(value) > 8 or any(isinstance(v, (list, dict)) for v in value):
+            return f"[{len(value)} entries]"
         return "[" + ", ".join(fmt(v) for v in value) + "]"
     if isinstance(value, dict):
         return ", ".join(f"{k}={fmt(v)}" for k, v in value.items())
