@@ -1,0 +1,643 @@
+"""Check a user's own update code: :func:`check_step`.
+
+How: replay. gradwise computes the updates the step *should* make from
+per-sample gradients of the user's own loss, and the updates that the common
+faults make, and reports the variant that explains the user's update, with
+the residual of each candidate as evidence.
+
+Candidates (per parameter block, each with a least-squares step size when
+``lr`` is not given):
+
+- full-batch gradient descent, gradients at the start point or after the other
+  blocks were updated (block-by-block order, legitimate);
+- sequential per-sample SGD in sample order (legitimate; a constant-step SGD
+  epoch is not first-order in the step, so it is replayed exactly);
+- sample ``k`` left out (batch and sequential), only the last sample
+  (``update.last_sample_only``), components of a block updated one after
+  another from already-updated values (``update.sequential``), a block left
+  unchanged (``update.frozen``), the legitimate update with the wrong sign
+  (``update.ascent``) or size (``update.scale``).
+
+The step is then called a second time with the same input: a stateless step
+returns the same result; a step that re-applies the previous gradient in full
+has an accumulator that is never reset (``update.accumulates``); a fraction
+β < 1 of it is momentum (not a fault).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from gradwise._result import Finding, Result
+from gradwise._tree import unflatten
+from gradwise.diagnostics._classify import describe_factor
+from gradwise.diagnostics.check import _copies, _leaves_like, _prepare, _to_array
+from gradwise.diagnostics.finite_diff import CountedFunction, numeric_gradient
+
+__all__ = ["check_step", "StepCheck"]
+
+#: per-sample replays (sequential SGD, sample left out) are tried up to this many samples
+MAX_SEQUENTIAL = 64
+#: component-by-component replays are tried for blocks up to this size
+MAX_COMPONENTS = 64
+
+
+class StepCheck(Result):
+    """Result of :func:`check_step`.
+
+    Keys (also attributes)
+    ----------------------
+    findings : list of Finding
+        Codes ``update.*`` from FAULTS.md and ``input.integer_dtype``.
+    blocks : list of dict
+        Per parameter block: ``block``, ``verdict`` (``"ok"`` or a code),
+        ``explained_by`` (the candidate that reproduces the update),
+        ``residual`` (relative), ``lr_fit`` (step size that candidate needs),
+        ``candidates`` (the best few: ``label`` and ``residual``).
+    lr : float
+        The step size used (given, or estimated from the update).
+    lr_estimated : bool
+        True when ``lr`` was not given.
+    loss_reduction : {"sum", "mean", None}
+        How ``loss`` combines rows (None: neither, e.g. a penalty term; then
+        sample-level variants are not tried).
+    stateful : dict or None
+        When a second call with the same input gave another result: the
+        carried-over fraction per block.
+    gradient_method : str
+        ``"autodiff"`` or ``"finite differences"``.
+    n_step_calls, n_gradient_evals : int
+    """
+
+    title = "Update check"
+
+    def _summary_lines(self):
+        est = " (estimated from your update)" if self.get("lr_estimated") else ""
+        lines = [f"lr: {self.get('lr'):.6g}{est}; loss over rows: {self.get('loss_reduction')}; "
+                 f"gradients: {self.get('gradient_method')}"]
+        for b in self.get("blocks", []):
+            res = b.get("residual")
+            rs = f", residual {res:.2e}" if res is not None else ""
+            lines.append(f"{b['block']}: {b['verdict']} — {b.get('explained_by')}{rs}")
+        return lines
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+class _Gradients:
+    """Gradients of ``loss(params, X[rows], y[rows])``: autodiff when the loss can be
+    traced (verified once against finite differences), finite differences otherwise."""
+
+    def __init__(self, loss, treedef, info, X, y):
+        self.loss, self.treedef, self.info, self.X, self.y = loss, treedef, info, X, y
+        self.method: str | None = None
+        self.count = 0
+        self.cache: dict = {}
+
+    def value(self, leaves, rows):
+        Xr, yr = self._rows(rows)
+        out = self.loss(unflatten(self.treedef, _copies(leaves)), Xr, yr)
+        return CountedFunction(None, "loss")._scalar(out)
+
+    def _rows(self, rows):
+        if rows is None:
+            return self.X.copy(), self.y.copy()
+        idx = np.asarray(rows, dtype=int)
+        return self.X[idx].copy(), self.y[idx].copy()
+
+    def _numeric(self, leaves, rows):
+        Xr, yr = self._rows(rows)
+        fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), Xr.copy(),
+                                                  yr.copy()), "loss")
+        return numeric_gradient(fc, leaves).value
+
+    def _autodiff(self, leaves, rows):
+        from gradwise.autodiff import grad as ad_grad
+
+        Xr, yr = self._rows(rows)
+        g = ad_grad(lambda p: self.loss(p, Xr, yr))(unflatten(self.treedef, _copies(leaves)))
+        return [np.asarray(a, dtype=np.float64) for a in _leaves_like(g, self.info, "autodiff")]
+
+    def __call__(self, leaves, rows=None):
+        key = (rows, tuple(a.tobytes() for a in leaves))
+        if key in self.cache:
+            return self.cache[key]
+        self.count += 1
+        if self.method is None:
+            num = self._numeric(leaves, rows)
+            self.method = "finite differences"
+            try:
+                ad = self._autodiff(leaves, rows)
+                scale = max(max(float(np.max(np.abs(n))) for n in num), 1e-300)
+                if all(a.shape == n.shape and np.allclose(a, n, rtol=1e-6, atol=1e-7 * scale)
+                       for a, n in zip(ad, num)):
+                    self.method = "autodiff"
+            except Exception:
+                pass
+            out = num
+        elif self.method == "autodiff":
+            out = self._autodiff(leaves, rows)
+        else:
+            out = self._numeric(leaves, rows)
+        self.cache[key] = out
+        return out
+
+
+# ----------------------------------------------------------------------------- candidates
+
+
+@dataclass
+class _Cand:
+    label: str
+    code: str | None  # None: legitimate
+    pred: Callable[[float], list[np.ndarray]] | None  # lr -> predicted new leaves (nonlinear)
+    direction: list[np.ndarray] | None = None  # linear: new = theta + lr * direction
+    samples: list[int] | None = None
+    blocks: list[int] | None = None  # blocks this candidate is about (None: all)
+
+
+def _rel(resid, delta, pred_delta):
+    den = max(float(np.linalg.norm(delta)), float(np.linalg.norm(pred_delta)), 1e-300)
+    return float(np.linalg.norm(resid)) / den
+
+
+def _score_linear(delta_b, d_b, lr):
+    """(lr_fit, residual at lr_fit, residual at lr) of delta ≈ lr · d."""
+    dd = float(np.vdot(d_b, d_b))
+    if dd == 0:
+        r0 = 0.0 if not np.any(delta_b) else 1.0
+        return 0.0, r0, r0
+    lr_fit = float(np.vdot(delta_b, d_b)) / dd
+    r_fit = _rel(delta_b - lr_fit * d_b, delta_b, lr_fit * d_b)
+    r_given = None if lr is None else _rel(delta_b - lr * d_b, delta_b, lr * d_b)
+    return lr_fit, r_fit, r_given
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def check_step(
+    step: Callable[[Any, Any, Any], Any],
+    loss: Callable[[Any, Any, Any], float],
+    params: Any,
+    X: Any,
+    y: Any,
+    lr: float | None = None,
+    *,
+    rtol: float = 1e-4,
+    max_sequential: int = MAX_SEQUENTIAL,
+) -> StepCheck:
+    """Check one hand-written update step by replaying what it should do.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(params, X, y) -> new params``: one update as you wrote it (one
+        epoch of per-sample SGD, or one full-batch/mini-batch step). It gets
+        copies, so in-place updates are fine. It is called twice with the same
+        input (a second call must give the same result unless the step keeps
+        state, like momentum).
+    loss : callable
+        ``loss(params, X, y) -> float``: your loss over the given rows (sum or
+        mean over rows). Gradients come from gradwise autodiff when it accepts
+        Tensors, else from finite differences.
+    params : ndarray, tuple/list or dict of ndarrays
+        Parameters before the step. Never modified.
+    X, y : array_like
+        The rows the step uses (``len(X) == len(y)``). Never modified.
+    lr : float, optional
+        The step size your code uses. When omitted it is estimated from the
+        update (least squares) and reported; ``update.scale`` then only compares
+        blocks with each other.
+    rtol : float, default 1e-4
+        A candidate explains the update when ``‖Δ_user − Δ_candidate‖`` is at most
+        ``rtol`` times the larger of their norms.
+    max_sequential : int, default 64
+        Per-sample replays (sequential SGD, sample left out) are tried up to
+        this many rows.
+
+    Returns
+    -------
+    StepCheck
+        ``ok``, ``findings`` (``update.skipped_samples``,
+        ``update.last_sample_only``, ``update.accumulates``, ``update.scale``,
+        ``update.ascent``, ``update.frozen``, ``update.sequential``,
+        ``update.shape_changed``, ``update.mismatch``), ``blocks``, ``lr``.
+
+    Raises
+    ------
+    ValueError
+        ``X`` and ``y`` differ in length, ``lr`` is not a positive number, or
+        ``step`` returns a different structure than ``params``.
+    """
+    if lr is not None and not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number or None, got {lr!r}")
+    if not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
+        raise ValueError(f"rtol must be a float in (0, 1), got {rtol!r}")
+    arrays, info, treedef, findings, notes = _prepare(params)
+    Xa, ya = np.asarray(X), np.asarray(y)
+    if Xa.ndim == 0 or ya.ndim == 0 or len(Xa) != len(ya):
+        raise ValueError(
+            f"X and y must have the same number of rows, got shapes {Xa.shape} and {ya.shape}"
+        )
+    Xa, ya = Xa.copy(), ya.copy()
+    n = len(Xa)
+    names = [li.name for li in info]
+
+    def call_step():
+        out = step(unflatten(treedef, _copies(arrays)), Xa.copy(), ya.copy())
+        return [_to_array(a, "step output") for a in _leaves_like(out, info, "step")]
+
+    new1_raw, new2_raw = call_step(), call_step()
+    for nm, a in zip(names, new1_raw):
+        if a.dtype.kind in "iub":
+            findings.append(Finding(
+                "input.integer_dtype", "fault",
+                f"Your step returns {nm} as {a.dtype}: the update is truncated to integers.",
+                evidence={"array": nm, "dtype": str(a.dtype)}, fix={"dtype": "float64"},
+                location=nm))
+    new1 = [np.asarray(a, dtype=np.float64) for a in new1_raw]
+    new2 = [np.asarray(a, dtype=np.float64) for a in new2_raw]
+    G = _Gradients(loss, treedef, info, Xa, ya)
+    ctx = _Context(G, arrays, new1, names, n, lr, rtol, max_sequential)
+    blocks, block_findings = ctx.analyse()
+    findings += block_findings
+    stateful, st_findings = _stateful(arrays, new1, new2, ctx, names)
+    findings += st_findings
+    for f in st_findings:
+        for b in blocks:
+            if b["block"] == f.location and b["verdict"] == "ok":
+                b["verdict"] = f.code
+    for nm, st in (stateful or {}).items():
+        if 0 < st["carried_fraction"] < 0.95 and st["residual"] <= 0.05:
+            notes.append(f"the step is stateful: a second call carries over "
+                         f"{st['carried_fraction']:.3g} of the previous update of {nm} "
+                         "(momentum); not a fault")
+    return StepCheck(
+        findings=findings,
+        blocks=blocks,
+        lr=ctx.lr_ref,
+        lr_estimated=lr is None,
+        loss_reduction=ctx.reduction,
+        stateful=stateful,
+        gradient_method=G.method,
+        n_step_calls=2,
+        n_gradient_evals=G.count,
+        notes=notes,
+    )
+
+
+class _Context:
+    """The replay of one step: candidates, scores and the verdict per block."""
+
+    def __init__(self, G, theta, new, names, n, lr, rtol, max_sequential):
+        self.G, self.theta, self.new, self.names = G, theta, new, names
+        self.n, self.lr, self.rtol, self.max_seq = n, lr, rtol, max_sequential
+        self.delta = [b - a if b.shape == a.shape else None for a, b in zip(theta, new)]
+        self.reduction = self._reduction()
+        self.lr_ref = lr
+
+    # -- how the loss combines rows
+    def _reduction(self):
+        if self.n < 2 or self.n > 4 * self.max_seq:
+            return None
+        total = self.G.value(self.theta, None)
+        parts = [self.G.value(self.theta, (i,)) for i in range(self.n)]
+        s = sum(parts)
+        for name, v in (("sum", s), ("mean", s / self.n)):
+            if abs(total - v) <= 1e-9 * max(abs(total), abs(v), 1e-300):
+                return name
+        return None
+
+    def _per_sample(self, leaves):
+        return [self.G(leaves, (i,)) for i in range(self.n)]
+
+    def _batch_cands(self, leaves, where):
+        """Linear candidates with gradients at ``leaves``."""
+        full = self.G(leaves)
+        cands = [_Cand(f"full-batch gradient descent ({where})", None, None,
+                       [-g for g in full])]
+        if self.reduction is not None and self.n >= 2:
+            c = 1.0 if self.reduction == "sum" else 1.0 / self.n
+            gi = self._per_sample(leaves)
+            tot = [sum(g[k] for g in gi) for k in range(len(leaves))]
+            for i in range(self.n):
+                cands.append(_Cand(f"sample {i} left out ({where})", "update.skipped_samples",
+                                   None, [-c * (t - gi[i][k]) for k, t in enumerate(tot)],
+                                   samples=[i]))
+            cands.append(_Cand(f"only the last sample ({where})", "update.last_sample_only",
+                               None, [-g for g in gi[-1]], samples=[self.n - 1]))
+        return cands
+
+    def _contexts(self):
+        out = [(self.theta, "gradients at the start point")]
+        if len(self.theta) > 1:
+            for b in range(len(self.theta)):
+                others = [self.new[k] if (k != b and self.delta[k] is not None) else self.theta[k]
+                          for k in range(len(self.theta))]
+                out.append((others, f"after the other blocks were updated, for {self.names[b]}",
+                            b))
+        return out
+
+    def _score_cands(self, cands, only_block=None):
+        """rows[b] = list of (residual, given_ok, legit, lr_fit, cand)."""
+        rows = {b: [] for b in range(len(self.theta))}
+        for c in cands:
+            for b, d in enumerate(self.delta):
+                if d is None or (only_block is not None and b != only_block):
+                    continue
+                if c.direction is not None:
+                    lr_fit, r_fit, r_given = _score_linear(d, c.direction[b], self.lr)
+                    rows[b].append((r_fit, r_given, lr_fit, c))
+        return rows
+
+    def analyse(self):
+        nb = len(self.theta)
+        scores = {b: [] for b in range(nb)}
+        for item in self._contexts():
+            leaves, where = item[0], item[1]
+            only = item[2] if len(item) > 2 else None
+            if only is not None:
+                where = "after the other blocks were updated"
+            for b, rows in self._score_cands(self._batch_cands(leaves, where), only).items():
+                scores[b] += rows
+        if any(not self._explained(scores[b]) for b in range(nb) if self.delta[b] is not None):
+            self._sequential(scores)
+        return self._verdicts(scores)
+
+    def _explained(self, rows):
+        return any(r[0] <= self.rtol for r in rows)
+
+    # -- nonlinear replays
+    def _replay_sgd(self, lr, skip=None):
+        th = _copies(self.theta)
+        for i in range(self.n):
+            if i == skip:
+                continue
+            g = self.G(th, (i,))
+            th = [a - lr * gk for a, gk in zip(th, g)]
+        return th
+
+    def _replay_components(self, b, lr):
+        th = _copies(self.theta)
+        flat = th[b].reshape(-1)
+        for j in range(flat.size):
+            g = self.G([t.copy() for t in th])[b].reshape(-1)
+            flat[j] -= lr * g[j]
+        return th
+
+    def _fit_lr(self, fun, lr0, blocks):
+        """Minimise the joint residual of a nonlinear replay over log(lr)."""
+        def total(log_lr):
+            pred = fun(float(np.exp(log_lr)))
+            return sum(_rel(pred[b] - self.new[b], self.delta[b], pred[b] - self.theta[b]) ** 2
+                       for b in blocks)
+        if lr0 is None or lr0 <= 0:
+            return None
+        res = minimize_scalar(total, bounds=(np.log(lr0) - 1.5, np.log(lr0) + 1.5),
+                              method="bounded", options={"xatol": 1e-10})
+        return float(np.exp(res.x))
+
+    def _add_nonlinear(self, scores, label, code, fun, blocks, lr0, samples=None):
+        lr_try = self.lr if self.lr is not None else self._fit_lr(fun, lr0, blocks)
+        if lr_try is None:
+            return
+        pred = fun(lr_try)
+        given_ok = self.lr is not None
+        fitted = lr_try
+        r = {b: _rel(pred[b] - self.new[b], self.delta[b], pred[b] - self.theta[b]) for b in blocks}
+        if given_ok and max(r.values()) > self.rtol and lr0 and lr0 > 0:
+            f2 = self._fit_lr(fun, lr0, blocks)
+            if f2 is not None:
+                pred2 = fun(f2)
+                r2 = {b: _rel(pred2[b] - self.new[b], self.delta[b], pred2[b] - self.theta[b])
+                      for b in blocks}
+                if max(r2.values()) < max(r.values()):
+                    fitted = f2
+                    for b in blocks:
+                        scores[b].append((r2[b], r[b], fitted,
+                                          _Cand(label, code, None, None, samples)))
+                    return
+        for b in blocks:
+            scores[b].append((r[b], r[b] if given_ok else None, fitted,
+                              _Cand(label, code, None, None, samples)))
+
+    def _sequential(self, scores):
+        blocks = [b for b in range(len(self.theta)) if self.delta[b] is not None]
+        # first-order step-size guess: Δ ≈ −lr Σ g_i for an SGD epoch
+        if self.n <= self.max_seq:
+            gi = self._per_sample(self.theta)
+            tot = [sum(g[k] for g in gi) for k in range(len(self.theta))]
+            lr0 = _joint_lr(self.delta, tot, blocks)
+            self._add_nonlinear(scores, "sequential per-sample SGD in sample order", None,
+                                self._replay_sgd, blocks, lr0)
+            if not all(self._explained(scores[b]) for b in blocks) and self.n >= 2:
+                for i in range(self.n):
+                    self._add_nonlinear(
+                        scores, f"sequential SGD with sample {i} left out",
+                        "update.skipped_samples",
+                        lambda lr, i=i: self._replay_sgd(lr, skip=i), blocks, lr0, samples=[i])
+        full = self.G(self.theta)
+        for b in blocks:
+            if self._explained(scores[b]) or self.theta[b].size > MAX_COMPONENTS or \
+                    self.theta[b].size < 2:
+                continue
+            g0 = full[b].reshape(-1)
+            j = int(np.argmax(np.abs(g0)))
+            if j != 0 and g0[0] != 0:
+                j = 0
+            lr0 = -self.delta[b].reshape(-1)[j] / g0[j] if g0[j] != 0 else None
+            self._add_nonlinear(
+                scores, "components updated one after another from already-updated values",
+                "update.sequential", lambda lr, b=b: self._replay_components(b, lr), [b], lr0)
+
+    # -- verdicts
+    def _verdicts(self, scores):
+        blocks, findings = [], []
+        full0 = self.G(self.theta)
+        legit_fits = []
+        chosen = {}
+        for b in range(len(self.names)):
+            if self.delta[b] is None:
+                continue
+            rows = sorted(scores[b], key=lambda r: r[0])
+            ok = [r for r in rows if r[0] <= self.rtol]
+            if ok:
+                given = [r for r in ok if r[1] is not None and r[1] <= self.rtol]
+                pool = given or ok
+                pool.sort(key=lambda r: (r[3].code is not None, r[0]))
+                chosen[b] = (pool[0], rows)
+                if pool[0][3].code is None and pool[0][2] > 0:
+                    legit_fits.append(pool[0][2])
+            else:
+                chosen[b] = (None, rows)
+        if self.lr_ref is None:
+            self.lr_ref = float(np.median(legit_fits)) if legit_fits else (
+                float(np.median([c[0][2] for c in chosen.values() if c[0] is not None]))
+                if any(c[0] is not None for c in chosen.values()) else float("nan"))
+        for b, nm in enumerate(self.names):
+            entry = {"block": nm}
+            if self.delta[b] is None:
+                entry.update(verdict="update.shape_changed", explained_by=None)
+                findings.append(Finding(
+                    "update.shape_changed", "fault",
+                    f"Your step changes the shape of {nm} from {self.theta[b].shape} to "
+                    f"{self.new[b].shape} (broadcasting, e.g. a gradient not reduced over the "
+                    "batch axis in an out-of-place update).",
+                    evidence={"old_shape": list(self.theta[b].shape),
+                              "new_shape": list(self.new[b].shape)},
+                    location=nm))
+                blocks.append(entry)
+                continue
+            gnorm = float(np.linalg.norm(full0[b]))
+            if not np.any(self.delta[b]) and gnorm > 0:
+                entry.update(verdict="update.frozen", explained_by="no change", residual=0.0)
+                findings.append(Finding(
+                    "update.frozen", "fault",
+                    f"Your step leaves {nm} unchanged although its gradient is not zero "
+                    f"(‖∇‖ = {gnorm:.3g}).",
+                    evidence={"gradient_norm": gnorm}, location=nm))
+                blocks.append(entry)
+                continue
+            best, rows = chosen[b]
+            entry["candidates"] = [{"label": r[3].label, "residual": r[0], "lr_fit": r[2]}
+                                   for r in _unique(rows)[:4]]
+            if best is None:
+                entry.update(verdict="update.mismatch", explained_by=None,
+                             residual=rows[0][0] if rows else None)
+                findings.append(Finding(
+                    "update.mismatch", "fault",
+                    f"The update of {nm} matches none of the replayed variants (best: "
+                    f"{rows[0][3].label}, relative residual {rows[0][0]:.3g}).",
+                    evidence={"candidates": entry["candidates"]}, location=nm))
+                blocks.append(entry)
+                continue
+            r_fit, r_given, lr_fit, cand = best
+            entry.update(explained_by=cand.label, residual=r_fit, lr_fit=lr_fit)
+            code = cand.code
+            if code is None:
+                code = self._legit_code(lr_fit, r_given)
+            entry["verdict"] = code or "ok"
+            blocks.append(entry)
+            if code:
+                findings.append(self._finding(code, nm, cand, lr_fit, entry))
+        return blocks, _merge(findings)
+
+    def _legit_code(self, lr_fit, r_given):
+        if lr_fit < 0:
+            return "update.ascent"
+        if self.lr is not None:
+            return None if (r_given is not None and r_given <= self.rtol) else "update.scale"
+        ref = self.lr_ref
+        if ref and np.isfinite(ref) and abs(lr_fit / ref - 1) > 10 * self.rtol:
+            return "update.scale"
+        return None
+
+    def _finding(self, code, nm, cand, lr_fit, entry):
+        ev = {"block": nm, "explained_by": cand.label, "residual": entry["residual"],
+              "lr_fit": lr_fit, "candidates": entry["candidates"]}
+        if code == "update.ascent":
+            return Finding(code, "fault",
+                           f"Your update of {nm} climbs the loss: it moves along +gradient "
+                           f"(effective lr {lr_fit:.4g}); use θ −= lr·g.",
+                           evidence=ev, location=nm)
+        if code == "update.scale":
+            ratio = lr_fit / self.lr_ref
+            desc = describe_factor(ratio, {"batch size": self.n})
+            ev.update(effective_lr=lr_fit, expected_lr=self.lr_ref, factor=ratio)
+            return Finding(code, "fault",
+                           f"Your update of {nm} is {desc} times the expected step: effective "
+                           f"lr {lr_fit:.4g} instead of {self.lr_ref:.4g} (sum vs mean over the "
+                           "batch, or the batch size applied twice?).",
+                           evidence=ev, fix={"multiply_update_by": float(f"{1 / ratio:.6g}")},
+                           location=nm)
+        if code == "update.skipped_samples":
+            s = cand.samples
+            return Finding(code, "fault",
+                           f"Sample{'s' if len(s) > 1 else ''} {s} (0-based row of X) never "
+                           f"contribute{'' if len(s) > 1 else 's'} to your update of {nm} "
+                           "(off-by-one loop or wrong range?).",
+                           evidence={**ev, "samples": s},
+                           location=f"X[{s[0]}]" if len(s) == 1 else f"X[{s}]")
+        if code == "update.last_sample_only":
+            return Finding(code, "fault",
+                           f"Your update of {nm} uses only the last sample's gradient: the "
+                           "accumulator is assigned (=) inside the sample loop instead of summed "
+                           "(+=).", evidence={**ev, "samples": cand.samples}, location=nm)
+        if code == "update.sequential":
+            return Finding(code, "fault",
+                           f"The components of {nm} are updated one after another, each from "
+                           "already-updated values (in-place aliasing: the 'temporary' vector is "
+                           "the parameter itself). Compute the whole gradient first, then update.",
+                           evidence=ev, fix={"copy_before_update": True}, location=nm)
+        raise AssertionError(code)  # pragma: no cover
+
+
+def _joint_lr(delta, direction_neg, blocks):
+    num = sum(float(np.vdot(delta[b], -direction_neg[b])) for b in blocks)
+    den = sum(float(np.vdot(direction_neg[b], direction_neg[b])) for b in blocks)
+    return num / den if den > 0 else None
+
+
+def _unique(rows):
+    seen, out = set(), []
+    for r in rows:
+        if r[3].label not in seen:
+            seen.add(r[3].label)
+            out.append(r)
+    return out
+
+
+def _merge(findings):
+    """One finding per sample-level fault covering all blocks it explains."""
+    out, by_key = [], {}
+    for f in findings:
+        if f.code == "update.skipped_samples":
+            key = (f.code, tuple(f.evidence["samples"]))
+            if key in by_key:
+                by_key[key].evidence.setdefault("blocks", [by_key[key].evidence["block"]])
+                by_key[key].evidence["blocks"].append(f.evidence["block"])
+                continue
+            by_key[key] = f
+        out.append(f)
+    for f in by_key.values():
+        blocks = f.evidence.get("blocks")
+        if blocks:
+            f.message = f.message.replace(f"update of {f.evidence['block']}",
+                                          f"update of {', '.join(blocks)}")
+    return out
+
+
+def _stateful(theta, new1, new2, ctx, names):
+    """Second call with the same input: is part of the previous update carried over?"""
+    if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(new1, new2)):
+        return None, []
+    info, findings = {}, []
+    for b, nm in enumerate(names):
+        if new1[b].shape != theta[b].shape or new2[b].shape != theta[b].shape:
+            continue
+        d1, d2 = new1[b] - theta[b], new2[b] - theta[b]
+        if np.array_equal(d1, d2):
+            continue
+        carried = d2 - d1
+        dd = float(np.vdot(d1, d1))
+        beta = float(np.vdot(carried, d1)) / dd if dd > 0 else float("nan")
+        resid = _rel(carried - beta * d1, carried, beta * d1) if dd > 0 else 1.0
+        info[nm] = {"carried_fraction": beta, "residual": resid,
+                    "first_update_norm": float(np.sqrt(dd)),
+                    "second_update_norm": float(np.linalg.norm(d2))}
+        if abs(beta - 1) <= 0.05 and resid <= 0.05:
+            findings.append(Finding(
+                "update.accumulates", "fault",
+                f"Your step is stateful: called twice with the same input, the second update "
+                f"of {nm} re-applies the previous gradient in full (carried-over fraction "
+                f"{beta:.3g}): the accumulated gradient is never reset (zero it before each "
+                "step, e.g. p.grad = None).",
+                evidence={"block": nm, **info[nm]}, fix={"zero_grad": True}, location=nm))
+    return info, findings
