@@ -7,6 +7,8 @@ with it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradwise.autodiff.tensor import _FREED, Tensor, _Mode, _wrap
@@ -30,7 +32,7 @@ def unbroadcast(g, shape, op="?", argnum=0):
         )
         if axes:
             g = g.sum(axis=axes, keepdims=True)
-        if g.shape != shape and g.size == int(np.prod(shape, dtype=np.int64)):
+        if g.shape != shape and g.size == math.prod(shape):
             g = g.reshape(shape)
         if g.shape == shape:
             return g
@@ -40,44 +42,54 @@ def unbroadcast(g, shape, op="?", argnum=0):
     )
 
 
-def toposort(roots):
-    """Tensors reachable from ``roots`` that require grad, inputs before outputs."""
-    order = []
-    seen = set()
-    stack = [(r, False) for r in roots]
+def _seq(t):
+    return t._ctx[5]
+
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time: its intermediate "
+    "results were freed by the first backward(). Pass retain_graph=True to "
+    "the first call if you need to call backward() twice."
+)
+
+
+def _collect(roots):
+    """Recorded results reachable from ``roots`` (latest first) and the leaves."""
+    nodes, leaves, seen = [], [], set()
+    stack = list(roots)
     while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
+        t = stack.pop()
+        i = id(t)
+        if i in seen:
             continue
-        if id(node) in seen:
+        seen.add(i)
+        ctx = t._ctx
+        if ctx is None:
+            leaves.append(t)
             continue
-        seen.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
         if ctx is _FREED:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time: its intermediate "
-                "results were freed by the first backward(). Pass retain_graph=True to "
-                "the first call if you need to call backward() twice."
-            )
-        if ctx is not None:
-            for a in reversed(ctx[1]):
-                if isinstance(a, Tensor) and a.requires_grad and id(a) not in seen:
-                    stack.append((a, False))
-    return order
+            raise RuntimeError(_FREED_MSG)
+        nodes.append(t)
+        for a in ctx[1]:
+            if isinstance(a, Tensor) and a.requires_grad:
+                stack.append(a)
+    nodes.sort(key=_seq, reverse=True)
+    return nodes, leaves
 
 
-def _check_versions(node, ctx):
-    args, versions = ctx[1], ctx[4]
-    for a, v in zip(args, versions):
-        if v is not None and a._version != v:
-            raise RuntimeError(
-                f"a tensor needed to compute the gradient of '{ctx[0].name}' was modified "
-                "in place after it was used (e.g. `w -= ...` or `w[i] = ...` between the "
-                "forward pass and backward()); compute the loss again, or update "
-                "out of place"
-            )
+def toposort(roots):
+    """Tensors reachable from ``roots`` that require grad, inputs before results."""
+    nodes, leaves = _collect(roots)
+    leaves.reverse()
+    return leaves + nodes[::-1]
+
+
+def _stale(prim):
+    return RuntimeError(
+        f"a tensor needed to compute the gradient of '{prim.name}' was modified "
+        "in place after it was used (e.g. `w -= ...` or `w[i] = ...` between the "
+        "forward pass and backward()); compute the loss again, or update out of place"
+    )
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None):
@@ -97,7 +109,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         If given, return their gradients (None where unreachable) instead of
         accumulating into the ``.grad`` of leaves.
     """
-    order = toposort(roots)
+    nodes, leaves = _collect(roots)
     grads = {}
     for r, g in zip(roots, root_grads):
         if create_graph:
@@ -109,37 +121,45 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     prev_mode = _Mode.enabled
     _Mode.enabled = create_graph
     try:
-        for node in reversed(order):
+        for node in nodes:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            ctx = node._ctx
             if wanted is not None and id(node) in wanted:
                 found[id(node)] = g
-            if ctx is None:
-                if wanted is None:
-                    _accumulate_leaf(node, g, create_graph)
-                continue
-            _check_versions(node, ctx)
-            prim, args, vals, kw, _ = ctx
-            if create_graph:
-                ans, use = node, args
-            else:
-                ans, use = node.data, vals
+            prim, args, vals, kw, versions, _ = node._ctx
+            for a, v in zip(args, versions):
+                if v is not None and a._version != v:
+                    raise _stale(prim)
+            ans, use = (node, args) if create_graph else (node.data, vals)
+            vjps, nary = prim.vjps, prim.nary
             for i, a in enumerate(args):
                 if not (isinstance(a, Tensor) and a.requires_grad):
                     continue
-                vjp = prim.vjp(i)
-                if vjp is None:
-                    continue
-                gi = vjp(g, ans, *use, **kw)
+                if nary:
+                    gi = vjps(i, g, ans, *use, **kw)
+                else:
+                    vjp = vjps[i]
+                    if vjp is None:
+                        continue
+                    gi = vjp(g, ans, *use, **kw)
                 if gi is None:
                     continue
-                gi = unbroadcast(gi, a.data.shape, prim.name, i)
+                if gi.shape != a.data.shape:
+                    gi = unbroadcast(gi, a.data.shape, prim.name, i)
                 k = id(a)
                 grads[k] = grads[k] + gi if k in grads else gi
             if not retain_graph:
                 node._ctx = _FREED
+        for leaf in leaves:
+            g = grads.get(id(leaf))
+            if g is None:
+                continue
+            if wanted is not None:
+                if id(leaf) in wanted:
+                    found[id(leaf)] = g
+            else:
+                _accumulate_leaf(leaf, g, create_graph)
     finally:
         _Mode.enabled = prev_mode
     if inputs is not None:

@@ -82,7 +82,7 @@ def _expr(node, labels):
 
 def _local_derivative(node, i):
     """∂node/∂arg_i as a value (scalar graphs) via the VJP with upstream 1."""
-    prim, args, vals, kw, _ = node._ctx
+    prim, args, vals, kw = node._ctx[:4]
     vjp = prim.vjp(i)
     if vjp is None:
         return None

@@ -17,6 +17,8 @@ Walther 2008, ch. 3, for the reverse mode).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import expit
 
@@ -63,9 +65,10 @@ def _expand(g, shape, axis, keepdims):
 
 def _count(shape, axis):
     if axis is None:
-        return int(np.prod(shape, dtype=np.int64))
-    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
-    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+        return math.prod(shape)
+    if isinstance(axis, (int, np.integer)):
+        return shape[axis]
+    return math.prod(shape[a] for a in axis)
 
 
 # ----------------------------------------------------------------- elementwise
@@ -86,7 +89,19 @@ def _pow_dy(g, ans, x, y):
     return g * ans * np.log(safe) * _as(xv > 0, g)
 
 
-defprim("pow", np.power, lambda g, ans, x, y: g * y * x ** (y - 1), _pow_dy,
+def _pow_fwd(x, y):
+    if type(y) in (int, float) and y == 2:
+        return x * x  # much faster than np.power for the ubiquitous square
+    return np.power(x, y)
+
+
+def _pow_dx(g, ans, x, y):
+    if type(y) in (int, float) and y == 2:
+        return g * 2 * x
+    return g * y * x ** (y - 1)
+
+
+defprim("pow", _pow_fwd, _pow_dx, _pow_dy,
         formulas=("{1}·{0}^({1}-1)", "{0}^{1}·log({0})"), symbol="**")
 defprim("neg", np.negative, lambda g, ans, x: -g, formulas=("-1",))
 defprim("exp", np.exp, lambda g, ans, x: g * ans, formulas=("exp({0})",))
@@ -160,12 +175,21 @@ defprim("clip", _clip_fwd, _clip_vjp, formulas=("1[lo≤{0}≤hi]",))
 
 
 # ----------------------------------------------------------------- reductions
+def _bcast(g, shape):
+    """``g`` broadcast to ``shape`` as a new writable array (or a Tensor op)."""
+    if isinstance(g, Tensor):
+        return np.broadcast_to(g, shape)
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
 def _sum_vjp(g, ans, x, axis=None, keepdims=False):
-    return np.broadcast_to(_expand(g, x.shape, axis, keepdims), x.shape)
+    return _bcast(_expand(g, x.shape, axis, keepdims), x.shape)
 
 
 def _mean_vjp(g, ans, x, axis=None, keepdims=False):
-    return np.broadcast_to(_expand(g, x.shape, axis, keepdims) / _count(x.shape, axis), x.shape)
+    return _bcast(_expand(g, x.shape, axis, keepdims) / _count(x.shape, axis), x.shape)
 
 
 def _extreme_vjp(g, ans, x, axis=None, keepdims=False):
@@ -203,8 +227,18 @@ def _reduce_fwd(fn):
     return lambda x, axis=None, keepdims=False: fn(x, axis=axis, keepdims=keepdims)
 
 
-defprim("sum", _reduce_fwd(np.sum), _sum_vjp, formulas=("1",))
-defprim("mean", _reduce_fwd(np.mean), _mean_vjp, formulas=("1/n",))
+def _sum_fwd(x, axis=None, keepdims=False):
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
+
+
+def _mean_fwd(x, axis=None, keepdims=False):
+    if x.dtype.kind not in "fc":
+        return np.mean(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
+
+
+defprim("sum", _sum_fwd, _sum_vjp, formulas=("1",))
+defprim("mean", _mean_fwd, _mean_vjp, formulas=("1/n",))
 defprim("max", _reduce_fwd(np.max), _extreme_vjp, formulas=("1[{0}=max]",))
 defprim("min", _reduce_fwd(np.min), _extreme_vjp, formulas=("1[{0}=min]",))
 defprim("prod", _reduce_fwd(np.prod), _prod_vjp, formulas=("prod/{0}",))

@@ -12,6 +12,7 @@ Design follows HIPS autograd (one VJP table, broadcasting undone once, here in
 
 from __future__ import annotations
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
@@ -120,6 +121,10 @@ class Primitive:
 
 _FREED = "freed"
 
+#: creation counter of recorded results: a node made later never feeds one made
+#: earlier, so sorting by it gives a topological order without a graph search.
+_next_seq = itertools.count().__next__
+
 
 def _wrap(data, requires_grad=False, ctx=None):
     """Make a Tensor around an existing array without copying or checks."""
@@ -133,6 +138,9 @@ def _wrap(data, requires_grad=False, ctx=None):
     t._version = 0
     t.name = None
     return t
+
+
+_NOKW: dict = {}
 
 
 def apply(prim, *args, **kw):
@@ -149,7 +157,7 @@ def apply(prim, *args, **kw):
     out = prim.fwd(*vals, **kw)
     if need and _Mode.enabled:
         versions = tuple(a._version if isinstance(a, Tensor) else None for a in args)
-        return _wrap(out, True, (prim, args, vals, kw, versions))
+        return _wrap(out, True, (prim, args, vals, kw, versions, _next_seq()))
     return _wrap(out)
 
 
@@ -159,11 +167,12 @@ def _binary(prim, a, b):
     if isinstance(b, Tensor):
         out = prim.fwd(av, b.data)
         if _Mode.enabled and (a.requires_grad or b.requires_grad):
-            return _wrap(out, True, (prim, (a, b), (av, b.data), {}, (a._version, b._version)))
+            return _wrap(out, True, (prim, (a, b), (av, b.data), _NOKW, (a._version, b._version),
+                                     _next_seq()))
     else:
         out = prim.fwd(av, b)
         if _Mode.enabled and a.requires_grad:
-            return _wrap(out, True, (prim, (a, b), (av, b), {}, (a._version, None)))
+            return _wrap(out, True, (prim, (a, b), (av, b), _NOKW, (a._version, None), _next_seq()))
     return _wrap(out)
 
 
@@ -171,14 +180,14 @@ def _rbinary(prim, a, b):
     """Reflected operator: ``b (op) a`` where ``b`` is not a Tensor."""
     out = prim.fwd(b, a.data)
     if _Mode.enabled and a.requires_grad:
-        return _wrap(out, True, (prim, (b, a), (b, a.data), {}, (None, a._version)))
+        return _wrap(out, True, (prim, (b, a), (b, a.data), _NOKW, (None, a._version), _next_seq()))
     return _wrap(out)
 
 
 def _unary(prim, a):
     out = prim.fwd(a.data)
     if _Mode.enabled and a.requires_grad:
-        return _wrap(out, True, (prim, (a,), (a.data,), {}, (a._version,)))
+        return _wrap(out, True, (prim, (a,), (a.data,), _NOKW, (a._version,), _next_seq()))
     return _wrap(out)
 
 
