@@ -85,6 +85,6 @@ class Adagrad(Optimizer):
             s += g * g
             std = np.sqrt(s)
             std += eps
-            np.divide(g, std, out=std)
-            std *= clr
-            d -= std
+            upd = g * clr  # (clr * g) / std, PyTorch's addcdiv order
+            upd /= std
+            d -= upd

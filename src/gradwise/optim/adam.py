@@ -121,9 +121,10 @@ class Adam(Optimizer):
             denom = np.sqrt(v)
             denom /= (1 - beta2**t) ** 0.5
             denom += eps
-            np.divide(m, denom, out=denom)
-            denom *= step_size
-            d -= denom
+            # (step_size * m) / denom: PyTorch's addcdiv evaluation order
+            upd = m * step_size
+            upd /= denom
+            d -= upd
 
 
 class AdamW(Adam):

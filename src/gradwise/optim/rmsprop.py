@@ -94,6 +94,9 @@ class RMSprop(Optimizer):
                 gbar = state.setdefault("grad_avg", np.zeros_like(d))
                 lerp_(gbar, g, 1 - alpha)
                 avg = v - gbar * gbar
+                # v - gbar^2 >= 0 in exact arithmetic (Jensen); clamp rounding residues
+                # so a near-constant gradient cannot give sqrt(-tiny) = NaN
+                np.maximum(avg, 0.0, out=avg)
                 np.sqrt(avg, out=avg)
             else:
                 avg = np.sqrt(v)
@@ -104,6 +107,6 @@ class RMSprop(Optimizer):
                 buf += g / avg
                 d -= lr * buf
             else:
-                np.divide(g, avg, out=avg)
-                avg *= lr
-                d -= avg
+                upd = g * lr  # (lr * g) / avg, PyTorch's addcdiv order
+                upd /= avg
+                d -= upd
