@@ -454,6 +454,7 @@ def check_gradient(
     directions: int = 2,
     seed: int | None = 0,
     autodiff: bool = True,
+    dims: dict | None = None,
 ) -> GradientCheck:
     """Check a hand-written gradient against finite differences and name what is wrong.
 
@@ -487,6 +488,9 @@ def check_gradient(
         Also differentiate ``loss`` with gradwise autodiff when it accepts
         Tensors (a second reference; in the large-model method it replaces
         entry-by-entry finite differences once verified along random directions).
+    dims : dict of str -> int, optional
+        Named sizes (``{"batch size": 32}``) used to explain a scale factor
+        (``"1/32 (1 / batch size)"``).
 
     Returns
     -------
@@ -524,7 +528,7 @@ def check_gradient(
     analytic = [np.asarray(a, dtype=np.float64) if a.dtype != object else a for a in analytic]
     ref = _autodiff_reference(loss, treedef, info, arrays) if autodiff else None
     out = _check_leaves(fc, arrays, analytic, names, rtol=rtol, max_entries=max_entries,
-                        directions=directions, seed=seed, reference=ref, dims={})
+                        directions=directions, seed=seed, reference=ref, dims=dims or {})
     numeric = out.pop("numeric")
     res = GradientCheck(
         findings=findings + out.pop("findings"),

@@ -549,7 +549,7 @@ class _Context:
                            evidence=ev, location=nm)
         if code == "update.scale":
             ratio = lr_fit / self.lr_ref
-            desc = describe_factor(ratio, {"batch size": self.n})
+            desc = describe_factor(ratio, {"samples": self.n})
             ev.update(effective_lr=lr_fit, expected_lr=self.lr_ref, factor=ratio)
             return Finding(code, "fault",
                            f"Your update of {nm} is {desc} times the expected step: effective "
