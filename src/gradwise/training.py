@@ -80,7 +80,18 @@ import numpy as np
 from gradwise._result import Finding, Result
 from gradwise.data import Batches, Dataset
 
-__all__ = ["train", "TrainResult", "TrainState", "loss_converged"]
+__all__ = ["train", "TrainResult", "TrainState", "loss_converged", "DivergenceWarning"]
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the loss or the gradient became NaN/inf.
+
+    Emitted by the estimators of :mod:`gradwise.models` (``fit`` never raises
+    because training diverged); :func:`train` itself only records the event
+    (``TrainResult.nonfinite_step`` and a ``numeric.nonfinite`` finding) and
+    leaves warning to its caller.
+    """
+
 
 #: Reasons a run can end with, as stored in ``TrainResult.stopped_reason``.
 STOP_REASONS = (
@@ -201,25 +212,28 @@ def loss_converged(
     """Whether a loss curve has stopped improving.
 
     The criterion of scikit-learn's ``MLPClassifier`` (``tol``,
-    ``n_iter_no_change``; ``sklearn/neural_network/_multilayer_perceptron.py``),
-    made relative so that it does not depend on the loss's units: converged when
-    none of the last ``n_iter_no_change`` epochs lowered the best loss seen before
-    them by more than ``tol * |best|``. A loss that is exactly 0 has converged.
+    ``n_iter_no_change``; ``sklearn/neural_network/_multilayer_perceptron.py``)
+    with the improvement measured as in L-BFGS-B's ``ftol`` test (Byrd, Lu,
+    Nocedal & Zhu 1995; ``scipy.optimize.minimize(method="L-BFGS-B")``):
+    relative for losses above 1, absolute below. Converged when none of the
+    last ``n_iter_no_change`` epochs lowered the best loss seen before them by
+    more than ``tol * max(|best|, 1)``.
 
     Parameters
     ----------
     loss_curve : sequence of float
         Epoch losses.
     tol : float, default 1e-4
-        Relative improvement below which an epoch counts as "no change".
+        Improvement (relative to ``max(|best|, 1)``) below which an epoch counts
+        as "no change".
     n_iter_no_change : int, default 10
         Epochs without such an improvement needed to call it converged.
 
     Returns
     -------
     bool
-        False for curves shorter than ``n_iter_no_change + 1`` (unless the last
-        loss is 0) or containing non-finite values.
+        False for curves shorter than ``n_iter_no_change + 1`` or containing
+        non-finite values.
 
     Notes
     -----
@@ -228,13 +242,11 @@ def loss_converged(
     curvature, which :func:`gradwise.diagnose` measures.
     """
     lc = np.asarray(loss_curve, dtype=np.float64)
-    if len(lc) and lc[-1] == 0.0:
-        return True
     if len(lc) <= n_iter_no_change or not np.all(np.isfinite(lc)):
         return False
     best_before = np.min(lc[:-n_iter_no_change])
     best_recent = np.min(lc[-n_iter_no_change:])
-    return bool(best_before - best_recent <= tol * max(abs(best_before), np.finfo(float).tiny))
+    return bool(best_before - best_recent <= tol * max(abs(best_before), 1.0))
 
 
 def _callback_methods(callbacks: Iterable[Any], name: str) -> list:
