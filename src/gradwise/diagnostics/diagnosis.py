@@ -1,0 +1,396 @@
+"""``diagnose``: why a training run explodes, bounces or stalls — with numbers and a
+verified fix.
+
+Three ways in:
+
+1. a gradwise training result (``diagnose(result, model=..., loss_fn=..., X=..., y=...)``,
+   or automatically as ``estimator.diagnosis_`` after ``fit``);
+2. a user's loss function, parameters and learning rate, optionally with the
+   loss history of their own loop (``diagnose(loss=f, params=p, lr=0.01, history=h)``);
+3. a printed loss log alone (``diagnose(history=[24.33, 355.9, ...], every=10, lr=0.01)``):
+   the growth rate gives λmax and so the bound.
+
+The probes (curvature, reference optimum, activation statistics) are collected
+into a :class:`~gradwise.diagnostics.rules.Run`; :mod:`~gradwise.diagnostics.rules`
+turns them into findings and :mod:`~gradwise.diagnostics.fixes` verifies the fixes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from gradwise._result import Result
+from gradwise.diagnostics import fixes, rules
+from gradwise.diagnostics.curvature import (
+    ADAPTIVE,
+    Objective,
+    _norm_optimizer,
+    critical_lr,
+    spectrum,
+)
+from gradwise.diagnostics.monitor import Monitor
+from gradwise.diagnostics.optimum import quadratic_optimum
+
+__all__ = ["diagnose", "Diagnosis", "model_objective"]
+
+#: the reference optimum by Newton's method is attempted up to this many parameters
+#: (n Hessian-vector products)
+QUADRATIC_MAX_PARAMS = 200
+
+
+class Diagnosis(Result):
+    """What :func:`diagnose` found (a :class:`~gradwise.Result`).
+
+    Keys
+    ----
+    findings : list of Finding
+        Each with ``code``, ``severity``, ``message``, ``evidence``, ``fix``,
+        ``location`` and, where a re-run checked the fix, ``verified``.
+    lr, optimizer, momentum : the step that was diagnosed.
+    lambda_max, lambda_min, condition : curvature at the run's final point (None
+        when no loss function was available).
+    bound : float or None
+        Largest stable learning rate for that optimizer (None for adaptive ones).
+    optimum : dict or None
+        Reference optimum (parameters and loss) when one exists.
+    growth : float or None
+        Observed asymptotic loss factor per step.
+    seconds : float
+        Time the diagnosis took; ``verify_seconds`` the part spent re-running fixes.
+    """
+
+    title = "Diagnosis"
+
+    def _summary_lines(self) -> list[str]:
+        out = []
+        if self.get("lr") is not None:
+            out.append(f"lr {self.lr:g} ({self.optimizer}"
+                       + (f", momentum {self.momentum:g}" if self.get("momentum") else "") + ")")
+        if self.get("lambda_max") is not None:
+            s = f"lambda_max {self.lambda_max:.6g}"
+            if self.get("bound") is not None:
+                s += f", stable lr < {self.bound:.4g}"
+            if self.get("condition") is not None:
+                s += f", condition number {self.condition:.4g}"
+            out.append(s)
+        if self.get("growth") is not None and math.isfinite(self.growth):
+            out.append(f"observed loss factor per step: {self.growth:.4g}")
+        return out
+
+
+# ----------------------------------------------------------------------------- models
+def model_objective(model: Any, loss_fn: Any, X: Any, y: Any) -> tuple[Any, dict]:
+    """The loss of a :class:`gradwise.nn.Module` as a function of its parameters.
+
+    Parameters
+    ----------
+    model : gradwise.nn.Module
+    loss_fn : callable
+        ``loss_fn(output, y)`` → scalar Tensor.
+    X, y : ndarray
+        The data (full batch).
+
+    Returns
+    -------
+    f : callable
+        ``f(params)`` with ``params`` a dict of dotted name → array/Tensor; the
+        model's own parameters are swapped in for the call and restored after.
+    params : dict of str -> ndarray
+        Copies of the model's current trainable parameters.
+    """
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    owners = []
+    for n, _ in named:
+        mod = model
+        *path, attr = n.split(".")
+        for part in path:
+            mod = mod._modules[part]
+        owners.append((mod, attr))
+    Xa = np.asarray(X, dtype=float)
+
+    def f(params):
+        old = [mod.__dict__[attr] for mod, attr in owners]
+        try:
+            for (mod, attr), (n, _) in zip(owners, named):
+                object.__setattr__(mod, attr, params[n])
+            return loss_fn(model(Xa), y)
+        finally:
+            for (mod, attr), o in zip(owners, old):
+                object.__setattr__(mod, attr, o)
+
+    return f, {n: np.array(p.data, dtype=float) for n, p in named}
+
+
+def _optimizer_info(optimizer: Any, momentum: float) -> tuple[str, float, float | None]:
+    """(name, momentum, lr) of a string or a gradwise/torch optimizer object."""
+    if isinstance(optimizer, str):
+        name, beta = _norm_optimizer(optimizer, momentum)
+        return name, beta, None
+    name = type(optimizer).__name__.lower()
+    groups = getattr(optimizer, "param_groups", None) or [{}]
+    g = groups[0]
+    beta = float(g.get("momentum", momentum) or 0.0)
+    lr = g.get("lr")
+    if name not in ADAPTIVE and name != "sgd":
+        name = "sgd" if "sgd" in name else name
+    name, beta = _norm_optimizer(name, beta)
+    return name, beta, None if lr is None else float(lr)
+
+
+def _check_inputs(lr, history, every, loss, params):
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.number))
+                           or not lr > 0 or not math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every must be a positive integer (steps between logged losses), "
+                         f"got {every!r}")
+    if loss is not None and params is None:
+        raise ValueError("a loss function needs its parameters: diagnose(loss=f, params=p, lr=...)")
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be a function of the parameters, got {type(loss).__name__}")
+    if history is not None:
+        h = np.asarray(history, dtype=float)
+        if h.ndim != 1:
+            raise ValueError(f"history must be a 1-D sequence of loss values, got shape {h.shape}")
+
+
+def _as_history(history: Any) -> np.ndarray | None:
+    if history is None:
+        return None
+    if isinstance(history, Monitor):
+        return history.history()
+    return np.asarray(history, dtype=float).ravel()
+
+
+def diagnose(
+    result: Any = None,
+    *,
+    loss: Any = None,
+    params: Any = None,
+    lr: float | None = None,
+    history: Any = None,
+    every: int = 1,
+    optimizer: Any = "sgd",
+    momentum: float = 0.0,
+    X: Any = None,
+    y: Any = None,
+    params0: Any = None,
+    batch_size: int | None = None,
+    model: Any = None,
+    loss_fn: Any = None,
+    monitor: Monitor | None = None,
+    estimator: Any = None,
+    verify: bool = True,
+    budget: float | None = None,
+) -> Diagnosis:
+    """Diagnose a training run: what is wrong, the numbers, and a verified fix.
+
+    Parameters
+    ----------
+    result : TrainResult, optional
+        A :func:`gradwise.train` result (history per step, final parameters). Give
+        ``model`` and ``loss_fn`` (and ``X``, ``y``) for curvature and activation
+        probes.
+    loss : callable, optional
+        ``loss(params) -> scalar`` — the user's loss as a function of the
+        parameters (data closed over). Traced by the engine; a loss that cannot be
+        traced (``float()``, pandas, loops over Python floats) is differentiated by
+        finite differences.
+    params : array, tuple/list or dict of arrays, optional
+        Where the run is now (its last parameters).
+    lr : float, optional
+        The learning rate of the run (read from ``result``/``optimizer`` if absent).
+    history : sequence of float or Monitor, optional
+        The run's losses, one every ``every`` steps. With ``lr`` alone (no loss) it
+        is enough for ``lr.too_high``: the asymptotic growth ``g`` per step gives
+        ``λmax = (1 + β + √g + β/√g)/η`` (see
+        :func:`gradwise.diagnostics.curvature.lambda_from_growth`).
+    every : int, default 1
+        Steps between two entries of ``history``.
+    optimizer : str or optimizer object, default "sgd"
+        ``"sgd"`` (with ``momentum`` β: heavy ball) or an adaptive method
+        (``"adam"``, ``"rmsprop"``, ...: no curvature bound, only observed
+        behaviour counts).
+    momentum : float, default 0.0
+    X, y : array_like, optional
+        The training data: checked (``data.*``), conditioning
+        (``data.ill_conditioned``), least-squares reference.
+    params0 : same structure as ``params``, optional
+        Where the run started; verified re-runs start there (default ``params``).
+    batch_size : int, optional
+        Mini-batch size of the run (``None`` = full batch). With ``X`` it sets the
+        number of steps per epoch; a stochastic run is told apart from a stalled
+        one by the SGD noise floor.
+    model, loss_fn : gradwise.nn.Module and loss module, optional
+        The network trained by ``result`` (probes: curvature, activations,
+        initial scale, output/loss pairing).
+    monitor : Monitor, optional
+        A monitor that watched the run (activations, initial parameters, first
+        non-finite value).
+    estimator : fitted gradwise estimator, optional
+        Fixes are then verified by re-fitting a clone.
+    verify : bool, default True
+        Re-run cheap fixes and report the outcome in ``finding.verified``.
+    budget : float, optional
+        Seconds the re-runs may take (default: 20% of the fit's time, see
+        :mod:`gradwise.diagnostics.fixes`).
+
+    Returns
+    -------
+    Diagnosis
+
+    Raises
+    ------
+    ValueError, TypeError
+        Nothing to diagnose; a non-positive ``lr``; ``every`` < 1; a loss without
+        parameters; a history that is not 1-D.
+
+    Examples
+    --------
+    A printed loss log (every 10 steps, lr 0.01) is enough to find the limit:
+
+    >>> import gradwise
+    >>> d = gradwise.diagnose(history=[24.33, 355.9, 3.73e4, 3.94e6, 4.17e8], every=10, lr=0.01)
+    >>> d.codes(), round(d.findings[0].evidence["bound"], 5)
+    (['lr.too_high'], 0.00884)
+    """
+    t_start = time.perf_counter()
+    _check_inputs(lr, history, every, loss, params)
+    if result is None and loss is None and history is None and model is None:
+        raise ValueError("nothing to diagnose: give a training result, a loss function with "
+                         "params and lr, or a loss history with lr")
+    opt_name, beta, opt_lr = _optimizer_info(optimizer, momentum)
+    run = rules.Run(optimizer=opt_name, momentum=beta, every=int(every), batch_size=batch_size,
+                    estimator=estimator)
+    if isinstance(history, Monitor) and monitor is None:
+        monitor = history
+    run.history = _as_history(history)
+    run.lr = float(lr) if lr is not None else opt_lr
+    if X is not None:
+        run.X = np.asarray(X)
+    if y is not None:
+        run.y = np.asarray(y)
+    if result is not None:
+        _from_result(run, result)
+    if monitor is not None:
+        _from_monitor(run, monitor)
+    if model is not None:
+        run.model, run.loss_fn = model, loss_fn
+    if run.X is not None and batch_size:
+        run.steps_per_epoch = max(1, math.ceil(len(run.X) / batch_size))
+        run.stochastic = batch_size < len(run.X)
+    if loss is not None:
+        run.objective = Objective(loss, params)
+        run.start = run.objective.flat(params0) if params0 is not None else run.objective.x0.copy()
+    elif run.model is not None and run.loss_fn is not None and run.X is not None and run.y is not None:
+        _from_model(run)
+    _probe(run)
+    findings = rules.apply_rules(run)
+    verify_seconds = 0.0
+    if verify:
+        verify_seconds = fixes.verify_fixes(findings, run, budget)
+    sp = run.spectrum
+    bound = None
+    if sp is not None and not run.adaptive:
+        bound = critical_lr(sp["lambda_max"], run.optimizer, run.momentum)
+    g = rules.growth(run.history, run.every)
+    q = run.quadratic
+    return Diagnosis(
+        findings=findings,
+        lr=run.lr,
+        optimizer=run.optimizer,
+        momentum=run.momentum,
+        lambda_max=None if sp is None else sp["lambda_max"],
+        lambda_min=None if sp is None else sp.get("lambda_min"),
+        condition=None if sp is None else sp.get("condition"),
+        bound=bound,
+        optimum=None if q is None else {"params": q["params"], "loss": q["loss"]},
+        growth=None if g is None else g["per_step"],
+        notes=run.notes,
+        seconds=time.perf_counter() - t_start,
+        verify_seconds=verify_seconds,
+    )
+
+
+def _from_result(run: rules.Run, result: Any) -> None:
+    get = result.get if hasattr(result, "get") else (lambda k, d=None: getattr(result, k, d))
+    if run.history is None and get("step_loss") is not None:
+        run.history = np.asarray(get("step_loss"), dtype=float)
+        run.every = 1
+    lrs = get("lr")
+    if run.lr is None and lrs is not None and len(np.atleast_1d(lrs)):
+        run.lr = float(np.atleast_1d(lrs)[-1])
+    n_steps, n_epochs = get("n_steps"), get("n_epochs")
+    if n_steps and n_epochs:
+        run.steps_per_epoch = max(1, round(n_steps / n_epochs))
+        run.stochastic = run.steps_per_epoch > 1
+    run.fit_time = get("total_time")
+    run.final_params = get("params")
+    run.block_grad_norms = get("block_grad_norms")
+    if get("nonfinite_step") is not None:
+        run.nonfinite = {"step": int(get("nonfinite_step")), "block": None, "what": "loss"}
+
+
+def _from_monitor(run: rules.Run, mon: Monitor) -> None:
+    if run.history is None:
+        run.history = mon.history()
+        run.every = mon.every
+    if mon.nonfinite is not None:
+        run.nonfinite = dict(mon.nonfinite)
+    if mon.initial_params is not None:
+        run.initial_params = mon.initial_params
+    run.activations.update(mon.last_activations())
+    if run.block_grad_norms is None and mon.grad_norm:
+        run.block_grad_norms = mon.grad_norm
+    if run.model is None and mon.model is not None:
+        run.model, run.loss_fn = mon.model, mon.loss_fn
+    if run.lr is None and mon.lr and math.isfinite(mon.lr[-1]):
+        run.lr = mon.lr[-1]
+
+
+def _from_model(run: rules.Run) -> None:
+    """Curvature and activation probes of a network on the full data."""
+    run.network = True
+    f, p = model_objective(run.model, run.loss_fn, run.X, run.y)
+    if run.final_params:
+        p = {k: np.array(run.final_params.get(k, v), dtype=float) for k, v in p.items()}
+    run.objective = Objective(f, p)
+    run.final_params = p
+    start = run.initial_params or p
+    run.start = run.objective.flat({k: start.get(k, v) for k, v in p.items()})
+    stats = Monitor().probe(run.model, run.X)
+    for k, v in stats.items():
+        run.activations.setdefault(k, v)
+    try:
+        import gradwise
+
+        with gradwise.no_grad():
+            out = run.model(np.asarray(run.X, dtype=float))
+        run.cache["outputs"] = np.asarray(out.data if hasattr(out, "data") else out)
+    except Exception as e:  # noqa: BLE001 - a probe that fails only loses a rule
+        run.notes.append(f"output probe failed: {e}")
+    if run.initial_params is None:
+        run.initial_params = p
+
+
+def _probe(run: rules.Run) -> None:
+    """Curvature and, for a small quadratic loss, the exact optimum."""
+    obj = run.objective
+    if obj is None:
+        return
+    try:
+        if not run.network and obj.n <= QUADRATIC_MAX_PARAMS:
+            run.quadratic = quadratic_optimum(obj, max_params=QUADRATIC_MAX_PARAMS)
+        run.network = run.network or run.quadratic is None
+        if run.quadratic is not None:
+            ev = run.quadratic["eigenvalues"]
+            run.spectrum = {"lambda_max": float(ev[-1]), "lambda_min": float(ev[0]),
+                            "condition": float(ev[-1] / ev[0]), "method": "exact"}
+        else:
+            run.spectrum = spectrum(obj, which="both")
+    except (FloatingPointError, OverflowError, ValueError, np.linalg.LinAlgError) as e:
+        run.notes.append(f"curvature probe failed: {e}")

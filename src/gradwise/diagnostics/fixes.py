@@ -1,0 +1,316 @@
+"""Verified fixes: re-run training briefly with a finding's fix applied.
+
+A fix is data (``{"lr": 0.0079}``, ``{"standardize": True}``, ...). Where a short
+re-run is cheap, gradwise applies it and reports what happened in
+``finding.verified``: a dict with a human ``summary`` ("lr 0.00796: loss 0.893 =
+optimum after 1,171 steps") and the numbers (``ok``, ``steps``, ``loss_start``,
+``loss_end``, ...).
+
+Re-runs
+-------
+- A loss function (``diagnose(loss=..., params=...)``): gradient descent (heavy
+  ball with the run's momentum) on that loss from the run's start, through the
+  engine's gradient (finite differences if the loss cannot be traced).
+- ``{"standardize": True}`` for a loss that is least squares of a linear model on
+  ``X`` (detected by matching its optimum with :func:`numpy.linalg.lstsq`):
+  gradient descent on the standardised design at ``0.9 × 2/λmax`` of that design;
+  the coefficients are mapped back to the raw units.
+- A fitted estimator: a clone refitted with the fix as parameters.
+
+Cost
+----
+Every re-run stops at a wall-clock budget. The default budget is 20% of the
+fit's own time for estimators (so ``fit`` stays cheap) and, for a loss function,
+20% of the estimated time of the user's run (its steps × the time of one
+gradient) but at least :data:`MIN_BUDGET` seconds. A re-run on a quadratic loss
+that runs out of budget before the optimum reports the remaining steps exactly
+from the Hessian eigenvalues instead (:func:`gradwise.diagnostics.optimum.steps_to_tolerance`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from gradwise._result import Finding
+from gradwise.diagnostics.curvature import ADAPTIVE
+from gradwise.diagnostics.optimum import (
+    design_matrix,
+    least_squares,
+    steps_to_tolerance,
+    tolerance,
+)
+from gradwise.diagnostics.rules import Run
+
+__all__ = ["verify_fixes", "rerun", "default_budget", "BUDGET_FRACTION", "MIN_BUDGET"]
+
+#: share of the fit's own time a verification may take
+BUDGET_FRACTION = 0.2
+#: floor of the budget when the fit time is unknown (a loss function given directly)
+MIN_BUDGET = 1.0
+#: a network fix "works" when the re-run ends below this fraction of the run's loss
+NET_IMPROVEMENT = 0.5
+
+
+def default_budget(run: Run) -> float:
+    """Seconds all re-runs may take together (see module docstring)."""
+    if run.fit_time is not None and run.estimator is not None:
+        return BUDGET_FRACTION * run.fit_time
+    est = run.fit_time
+    if est is None and run.objective is not None and run.history is not None:
+        t = time.perf_counter()
+        run.objective.value_and_grad(run.start if run.start is not None else run.objective.x0)
+        est = (time.perf_counter() - t) * len(run.history) * run.every
+    return max(BUDGET_FRACTION * (est or 0.0), MIN_BUDGET)
+
+
+def rerun(
+    run: Run,
+    lr: float,
+    *,
+    steps: int,
+    budget: float,
+    x0: np.ndarray | None = None,
+) -> dict:
+    """Gradient descent on ``run.objective`` from ``x0`` (default: the run's start).
+
+    Stops after ``steps`` steps, at the budget, at a non-finite loss, or (for a
+    quadratic loss) once within the optimum's tolerance.
+
+    Returns
+    -------
+    dict
+        ``steps``, ``loss_start``, ``loss_end``, ``finite``, ``reached`` (quadratic
+        only), ``seconds``, ``x`` (final flat parameters).
+    """
+    obj = run.objective
+    x = np.array(run.start if x0 is None else x0, dtype=float)
+    vel = np.zeros_like(x)
+    q = run.quadratic
+    tol = tolerance(q) if q is not None else None
+    t0 = time.perf_counter()
+    f0 = f = None
+    reached = False
+    k = 0
+    with np.errstate(all="ignore"):
+        for k in range(1, steps + 1):
+            f, g = obj.value_and_grad(x)
+            if f0 is None:
+                f0 = f
+            if not (math.isfinite(f) and np.all(np.isfinite(g))):
+                break
+            vel = run.momentum * vel + g
+            x = x - lr * vel
+            if tol is not None and np.linalg.norm(x - q["x"]) <= tol:
+                reached = True
+                break
+            if time.perf_counter() - t0 > budget:
+                break
+        f_end = obj.value(x) if np.all(np.isfinite(x)) else math.nan
+    return {"steps": k, "loss_start": f0, "loss_end": f_end, "finite": math.isfinite(f_end),
+            "reached": reached if q is not None else None,
+            "seconds": time.perf_counter() - t0, "x": x}
+
+
+def _verify_lr(f: Finding, run: Run, budget: float) -> dict | None:
+    if run.objective is None or run.adaptive:
+        return None
+    lr = float(f.fix["lr"])
+    n_user = (len(run.history) * run.every) if run.history is not None else 1000
+    want = f.fix.get("epochs")
+    steps = int(want * run.steps_per_epoch) if want else max(n_user, 1)
+    if run.quadratic is not None:
+        steps = max(steps, 10 ** 7)  # run to the optimum, bounded by the budget
+    out = rerun(run, lr, steps=steps, budget=budget)
+    q = run.quadratic
+    s = {"lr": lr, "steps": out["steps"], "loss_start": out["loss_start"],
+         "loss_end": out["loss_end"], "seconds": out["seconds"], "method": "re-run"}
+    if q is not None:
+        s["optimum_loss"] = q["loss"]
+        if out["reached"]:
+            s.update(ok=True, reached=True,
+                     summary=f"lr {lr:.4g}: loss {out['loss_end']:.6g} = optimum after "
+                             f"{out['steps']:,} steps (re-run)")
+        else:
+            e = out["x"] - q["x"]
+            more = steps_to_tolerance(q["eigenvalues"], q["eigenvectors"], e, lr, tolerance(q),
+                                      run.momentum) if out["finite"] else math.inf
+            total = out["steps"] + more
+            ok = math.isfinite(total)
+            s.update(ok=ok, reached=False, steps_predicted=total,
+                     summary=(f"lr {lr:.4g}: loss {out['loss_start']:.6g} -> {out['loss_end']:.6g} "
+                              f"in {out['steps']:,} steps (re-run, budget {budget:.2g} s); the "
+                              f"optimum {q['loss']:.6g} is reached after {_n(total)} steps "
+                              "(exact for this quadratic)") if ok else
+                             f"lr {lr:.4g}: does not converge (re-run)")
+        return s
+    last = float(run.history[-1]) if run.history is not None and len(run.history) else math.inf
+    finite_last = last if math.isfinite(last) else out["loss_start"]
+    ok = bool(out["finite"] and out["loss_end"] < out["loss_start"]
+              and (f.code != "lr.too_low" or out["loss_end"] < NET_IMPROVEMENT * finite_last))
+    s.update(ok=ok, summary=f"lr {lr:.4g}: loss {out['loss_start']:.6g} -> {out['loss_end']:.6g} "
+                            f"after {out['steps']:,} steps (re-run"
+                            + (", budget reached" if out["steps"] < steps else "") + ")")
+    return s
+
+
+def _n(x: float) -> str:
+    return f"{int(x):,}" if math.isfinite(x) else "never"
+
+
+def _linear_map(run: Run) -> tuple[np.ndarray, float, Any] | None:
+    """If the quadratic loss is least squares of a linear model (with intercept) on
+    ``run.X``, return (perm, scale, ols): user flat index i holds OLS entry perm[i];
+    the user's loss = scale × MSE."""
+    q = run.quadratic
+    if q is None or run.X is None or run.y is None:
+        return None
+    try:
+        ols = least_squares(run.X, run.y)
+    except ValueError:
+        return None
+    sol = np.append(np.ravel(ols["coef"]), np.ravel(ols["intercept"]))
+    xs = q["x"]
+    if len(sol) != len(xs) or ols["loss"] <= 0:
+        return None
+    perm = []
+    for v in xs:
+        j = np.flatnonzero(np.isclose(sol, v, rtol=1e-6, atol=1e-9 * (1 + np.abs(sol).max())))
+        j = [i for i in j if i not in perm]
+        if not j:
+            return None
+        perm.append(j[0])
+    return np.array(perm), q["loss"] / ols["loss"], ols
+
+
+def _verify_standardize(f: Finding, run: Run, budget: float) -> dict | None:
+    m = _linear_map(run)
+    if m is None:
+        return None
+    perm, scale, ols = m
+    X = np.asarray(run.X, dtype=float)
+    X = X[:, None] if X.ndim == 1 else X
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    Z = design_matrix((X - mu) / sd)
+    y = np.asarray(run.y, dtype=float)
+    n = len(Z)
+    H = 2 * scale * Z.T @ Z / n
+    ev = np.linalg.eigvalsh(H)
+    lr = 0.9 * 2 / ev[-1]
+    sol = np.append(np.ravel(ols["coef"]), np.ravel(ols["intercept"]))
+    tol = tolerance(run.quadratic)
+    phi = np.zeros(Z.shape[1])
+    t0 = time.perf_counter()
+    k = 0
+    raw = None
+    for k in range(1, 10 ** 6):
+        g = 2 * scale * Z.T @ (Z @ phi - y) / n
+        phi = phi - lr * g
+        raw = np.append(phi[:-1] / sd, phi[-1] - np.sum(phi[:-1] * mu / sd))
+        if np.linalg.norm(raw - sol) <= tol or time.perf_counter() - t0 > budget:
+            break
+    loss = scale * float(np.mean((Z @ phi - y) ** 2))
+    ok = bool(np.linalg.norm(raw - sol) <= tol)
+    coef_user = raw[perm]
+    return {"ok": ok, "lr": lr, "steps": k, "loss_end": loss, "optimum_loss": run.quadratic["loss"],
+            "params": coef_user, "method": "re-run on standardised features",
+            "seconds": time.perf_counter() - t0,
+            "summary": (f"standardised features, lr {lr:.3g}: loss {loss:.6g} = optimum after "
+                        f"{k:,} steps; parameters in raw units "
+                        f"{np.array2string(coef_user, precision=6, separator=', ')}") if ok else
+                       f"standardised features, lr {lr:.3g}: loss {loss:.6g} after {k:,} steps"}
+
+
+def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
+    est = run.estimator
+    if est is None or run.X is None or not hasattr(est, "get_params"):
+        return None
+    params = est.get_params()
+    fix = {k: v for k, v in f.fix.items() if k in params}
+    if not fix or len(fix) != len(f.fix):
+        return None
+    per_epoch = (run.fit_time or 0.0) / max(1, params.get("epochs") or 1)
+    want = int(fix.get("epochs", params.get("epochs") or 1))
+    affordable = int(budget / per_epoch) if per_epoch > 0 else want
+    epochs = max(1, min(want, affordable))
+    new = {**params, **fix, "epochs": epochs}
+    if "diagnose" in new:
+        new["diagnose"] = False
+    t0 = time.perf_counter()
+    try:
+        clone = type(est)(**new).fit(run.X, run.y)
+    except Exception as e:  # noqa: BLE001 - a failing fix is an outcome, reported as such
+        return {"ok": False, "summary": f"re-fit with {fix} failed: {e}"}
+    res = getattr(clone, "result_", None)
+    lc = np.asarray(res["loss_curve"]) if res is not None else np.array([])
+    loss = float(lc[-1]) if len(lc) else math.nan
+    out = {"fix": fix, "epochs": epochs, "loss_end": loss, "seconds": time.perf_counter() - t0,
+           "method": "re-fit", "partial": epochs < want}
+    ref = run.cache.get("reference")
+    if ref is not None and hasattr(clone, "coef_"):
+        got = np.append(np.ravel(clone.coef_), np.ravel(getattr(clone, "intercept_", [])))
+        want_x = np.append(np.ravel(ref["coef"]), np.ravel(ref["intercept"]))
+        if got.shape == want_x.shape:
+            d = float(np.linalg.norm(got - want_x))
+            tol = 1e-3 * max(1.0, float(np.linalg.norm(want_x)))
+            out.update(distance=d, optimum_loss=ref["loss"], ok=d <= tol, params=got)
+            out["summary"] = (f"{_fmt_fix(fix)}: loss {loss:.6g} "
+                              + (f"= optimum after {epochs:,} epochs" if d <= tol else
+                                 f"after {epochs:,} epochs, {d:.3g} from the optimum"))
+            return out
+    first = run.cache.get("loss_end", math.inf)
+    out["ok"] = bool(math.isfinite(loss) and loss < first)
+    out["summary"] = f"{_fmt_fix(fix)}: loss {loss:.6g} after {epochs:,} epochs (was {first:.6g})"
+    return out
+
+
+def _fmt_fix(fix: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fix.items())
+
+
+def verify_fixes(findings: list[Finding], run: Run, budget: float | None = None) -> float:
+    """Fill ``finding.verified`` for every finding whose fix can be re-run cheaply.
+
+    Parameters
+    ----------
+    findings : list of Finding
+        Modified in place.
+    run : Run
+    budget : float, optional
+        Seconds for all re-runs together (default :func:`default_budget`); shared
+        equally among the fixes to verify. Identical fixes are run once.
+
+    Returns
+    -------
+    float
+        Seconds spent.
+    """
+    todo = [f for f in findings if f.fix and f.severity != "info"]
+    if not todo:
+        return 0.0
+    if budget is None:
+        budget = default_budget(run)
+    t0 = time.perf_counter()
+    done: dict[str, dict | None] = {}
+    each = budget / len(todo)
+    for f in todo:
+        key = repr(sorted(f.fix.items()))
+        if key not in done:
+            done[key] = _verify_one(f, run, each)
+        if done[key] is not None:
+            f.verified = dict(done[key])
+            f.verified.pop("x", None)
+    return time.perf_counter() - t0
+
+
+def _verify_one(f: Finding, run: Run, budget: float) -> dict | None:
+    if run.estimator is not None:
+        return _verify_estimator(f, run, budget)
+    if set(f.fix) <= {"lr", "epochs"} and run.optimizer not in ADAPTIVE:
+        return _verify_lr(f, run, budget)
+    if f.fix.get("standardize"):
+        return _verify_standardize(f, run, budget)
+    return None
