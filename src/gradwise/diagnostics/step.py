@@ -213,8 +213,9 @@ def check_step(
         The rows the step uses (``len(X) == len(y)``). Never modified.
     lr : float, optional
         The step size your code uses. When omitted it is estimated from the
-        update (least squares) and reported; ``update.scale`` then only compares
-        blocks with each other.
+        update (least squares per block; the reported ``lr`` is the size-weighted
+        median over blocks, i.e. the step most entries take) and
+        ``update.scale`` then only compares blocks with each other.
     rtol : float, default 1e-4
         A candidate explains the update when ``‖Δ_user − Δ_candidate‖`` is at most
         ``rtol`` times the larger of their norms.
@@ -474,13 +475,12 @@ class _Context:
                 pool.sort(key=lambda r: (r[3].code is not None, r[0]))
                 chosen[b] = (pool[0], rows)
                 if pool[0][3].code is None and pool[0][2] > 0:
-                    legit_fits.append(pool[0][2])
+                    legit_fits.append((pool[0][2], self.theta[b].size))
             else:
                 chosen[b] = (None, rows)
         if self.lr_ref is None:
-            self.lr_ref = float(np.median(legit_fits)) if legit_fits else (
-                float(np.median([c[0][2] for c in chosen.values() if c[0] is not None]))
-                if any(c[0] is not None for c in chosen.values()) else float("nan"))
+            fits = legit_fits or [(c[0][2], 1) for c in chosen.values() if c[0] is not None]
+            self.lr_ref = _weighted_median(fits) if fits else float("nan")
         for b, nm in enumerate(self.names):
             entry = {"block": nm}
             if self.delta[b] is None:
@@ -577,6 +577,19 @@ class _Context:
                            "the parameter itself). Compute the whole gradient first, then update.",
                            evidence=ev, fix={"copy_before_update": True}, location=nm)
         raise AssertionError(code)  # pragma: no cover
+
+
+def _weighted_median(pairs):
+    """Median of values weighted by block size: the step most parameter entries take
+    (the larger block wins a tie, e.g. weights over a scalar bias)."""
+    pairs = sorted(pairs, key=lambda p: p[0])
+    total = sum(w for _, w in pairs)
+    acc = 0
+    for v, w in pairs:
+        acc += w
+        if acc * 2 > total:
+            return float(v)
+    return float(max(pairs, key=lambda p: p[1])[0])
 
 
 def _joint_lr(delta, direction_neg, blocks):
