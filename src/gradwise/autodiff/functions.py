@@ -142,7 +142,14 @@ def transpose(x, axes=None):
 def moveaxis(x, source, destination):
     """Move axes to new positions (composite of :func:`transpose`)."""
     x = _t(x)
-    order = list(np.moveaxis(np.arange(x.ndim), source, destination))
+    n = x.ndim
+    src = [int(a) % n for a in np.atleast_1d(source)]
+    dst = [int(a) % n for a in np.atleast_1d(destination)]
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: `source` and `destination` need the same number of axes")
+    order = [a for a in range(n) if a not in src]  # NumPy's algorithm
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
     return transpose(x, order)
 
 
@@ -233,6 +240,7 @@ def _normalize_einsum(subscripts, shapes):
         raise ValueError(f"einsum: {len(ins)} operand subscripts for {len(shapes)} operands")
     used = set("".join(ins) + (out or "")) - {"."}
     free = [c for c in string.ascii_letters if c not in used]
+    ell = ""
     if any("..." in s for s in ins):
         nell = builtins_max(len(shp) - len(s.replace("...", "")) for s, shp in zip(ins, shapes)
                             if "..." in s)
@@ -241,13 +249,13 @@ def _normalize_einsum(subscripts, shapes):
                for s, shp in zip(ins, shapes)]
         if out is not None:
             out = out.replace("...", ell)
-        elif nell:
-            out = ell
     if out is None:
+        # NumPy's implicit mode: broadcast (ellipsis) axes first, then the indices
+        # that occur exactly once, in alphabetical order
         counts = {}
         for c in "".join(ins):
             counts[c] = counts.get(c, 0) + 1
-        out = (out or "") + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in (out or "")))
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
     return ",".join(ins) + "->" + out
 
 
