@@ -292,7 +292,7 @@ def _inverse_axes(axes, ndim):
 
 
 defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
-        lambda g, ans, x, axes=None: g.transpose(_inverse_axes(axes, _v(x).ndim)),
+        lambda g, ans, x, axes=None: np.transpose(g, _inverse_axes(axes, _v(x).ndim)),
         formulas=("1",))
 # the engine sums the gradient back to the operand's shape
 defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
