@@ -95,10 +95,10 @@ def _to_array(x: Any, what: str) -> np.ndarray:
         raise TypeError(f"{what} is not an array ({type(x).__name__}): {e}") from e
 
 
-def _prepare(params: Any, root: str = "params"):
+def _prepare(params: Any, root: str = "params", allow_empty: bool = False):
     """Flatten params into float64 copies; dtype findings and notes."""
     leaves, info, treedef = flatten(params, root=root)
-    if not leaves:
+    if not leaves and not allow_empty:
         raise ValueError("params is empty: pass an array, a tuple/list or a dict of arrays")
     arrays, findings, notes = [], [], []
     for leaf, li in zip(leaves, info):
@@ -381,7 +381,7 @@ def _check_leaves(
             )
             if not agrees:
                 notes.append("autodiff and finite differences disagree; finite differences used")
-        floor = max(float(np.max(np.abs(n))) for n in ng.value)
+        floor = max((float(np.max(np.abs(n))) for n in ng.value if n.size), default=0.0)
         blocks = [BlockData(nm, a, n, e, kk, lo, hi, floor, dims)
                   for nm, a, n, e, kk, lo, hi in zip(names, analytic, ng.value, ng.error,
                                                      ng.kink, ng.lower, ng.upper)]
@@ -399,7 +399,7 @@ def _check_leaves(
         if use_ref:
             method = "autodiff reference (verified along random directions)"
             numeric = reference
-            floor = max(float(np.max(np.abs(n))) for n in reference)
+            floor = max((float(np.max(np.abs(n))) for n in reference if n.size), default=0.0)
             blocks = [BlockData(nm, a, n, np.zeros(n.shape), None, None, None, floor, dims)
                       for nm, a, n in zip(names, analytic, reference)]
         else:
@@ -590,7 +590,8 @@ def check_backward(
     x : ndarray
         Layer input, usually a batch ``(m, d_in)``. Never modified.
     params : ndarray, tuple/list or dict of ndarrays
-        Layer parameters. Never modified.
+        Layer parameters (``{}`` for a layer without any, e.g. a loss). Never
+        modified.
     upstream : ndarray, optional
         Use this upstream gradient instead of random ones.
     n_upstream : int, default 2
@@ -621,7 +622,7 @@ def check_backward(
         raise ValueError(f"param_scale must be 'sum' or 'mean', got {param_scale!r}")
     if not (isinstance(n_upstream, int) and n_upstream >= 1):
         raise ValueError(f"n_upstream must be an int >= 1, got {n_upstream!r}")
-    arrays, info, treedef, findings, notes = _prepare(params)
+    arrays, info, treedef, findings, notes = _prepare(params, allow_empty=True)
     x0 = np.array(_to_array(x, "x"), dtype=np.float64, copy=True)
     prefix = f"{layer}: " if layer else ""
 
