@@ -79,7 +79,7 @@ class GradientEstimator(BaseEstimator):
     _regressor = True  # validate y as numeric
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y):
+    def fit(self, X, y, callbacks=()):
         """Train on ``X``, ``y`` with the estimator's settings.
 
         Parameters
@@ -88,6 +88,9 @@ class GradientEstimator(BaseEstimator):
             Training inputs; float32 data is trained in float32, anything else
             in float64.
         y : array_like, shape (n_samples,) or (n_samples, n_targets)
+        callbacks : sequence, default ()
+            Extra :func:`gradwise.train` callbacks (``on_train_begin(state)`` ...),
+            e.g. the CLI's gradient check at the initial parameters.
 
         Returns
         -------
@@ -128,6 +131,7 @@ class GradientEstimator(BaseEstimator):
             shuffle=self.shuffle,
             seed=np.random.default_rng(shuffle_seed),
             progress=self.verbose,
+            callbacks=list(callbacks),
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change or 10,
             stop_when_converged=self.n_iter_no_change is not None,
@@ -231,8 +235,8 @@ class _ClassifierOutputs:
         self.classes_, idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; y has only the "
-                f"class {self.classes_[0]!r}"
+                f"{type(self).__name__} needs samples of at least 2 classes; y has only one "
+                f"class ({self.classes_[0].tolist()!r})"
             )
         return idx.reshape(-1)
 
