@@ -79,7 +79,7 @@ class CountedFunction:
         return self._scalar(out)
 
     def _scalar(self, out) -> float:
-        if hasattr(out, "data") and not isinstance(out, np.ndarray) and hasattr(out, "item"):
+        if not isinstance(out, (np.ndarray, np.generic)) and hasattr(out, "item"):
             out = out.item()  # a gradwise/torch scalar tensor
         arr = np.asarray(out)
         if arr.size != 1:
