@@ -328,6 +328,14 @@ defprim("getitem", lambda x, idx: x[idx], _getitem_vjp, formulas=("1",))
 
 
 def _setitem_fwd(x, v, idx):
+    if not _basic_index(idx):
+        hit = np.arange(x.size).reshape(x.shape)[idx]
+        if np.unique(hit).size != hit.size:
+            raise ValueError(
+                "t[idx] = v with an index that repeats a position: NumPy does not define "
+                "which value is kept, so the gradient of v would be wrong; remove the "
+                "repeated indices (e.g. np.unique) or use an out-of-place expression"
+            )
     out = x.copy()
     out[idx] = v
     return out
