@@ -184,6 +184,8 @@ def diagnose(
     loss_fn: Any = None,
     monitor: Monitor | None = None,
     estimator: Any = None,
+    n_classes: int | None = None,
+    reference: dict | None = None,
     verify: bool = True,
     budget: float | None = None,
 ) -> Diagnosis:
@@ -233,6 +235,14 @@ def diagnose(
         non-finite value).
     estimator : fitted gradwise estimator, optional
         Fixes are then verified by re-fitting a clone.
+    n_classes : int, optional
+        Number of classes of a cross-entropy loss (``loss.plateau_chance``: the
+        loss stuck at ln C).
+    reference : dict, optional
+        The model's own optimum in the user's units, ``{"coef", "intercept",
+        "loss", "baseline", "model"}`` (``baseline``: the loss of the best constant
+        prediction): verified re-fits are compared with it and ``model.capacity``
+        uses it. The fit hook computes it for linear and logistic regression.
     verify : bool, default True
         Re-run cheap fixes and report the outcome in ``finding.verified``.
     budget : float, optional
@@ -265,7 +275,12 @@ def diagnose(
                          "params and lr, or a loss history with lr")
     opt_name, beta, opt_lr = _optimizer_info(optimizer, momentum)
     run = rules.Run(optimizer=opt_name, momentum=beta, every=int(every), batch_size=batch_size,
-                    estimator=estimator)
+                    estimator=estimator, n_classes=n_classes)
+    if reference is not None:
+        run.cache["reference"] = reference
+        if reference.get("baseline") is not None:
+            run.cache["capacity"] = {"best": reference["loss"], "baseline": reference["baseline"],
+                                     "model": reference.get("model", "linear model")}
     if isinstance(history, Monitor) and monitor is None:
         monitor = history
     run.history = _as_history(history)
@@ -353,8 +368,7 @@ def _from_monitor(run: rules.Run, mon: Monitor) -> None:
 
 
 def _from_model(run: rules.Run) -> None:
-    """Curvature and activation probes of a network on the full data."""
-    run.network = True
+    """Curvature and activation probes of a model on the full data."""
     f, p = model_objective(run.model, run.loss_fn, run.X, run.y)
     if run.final_params:
         p = {k: np.array(run.final_params.get(k, v), dtype=float) for k, v in p.items()}
@@ -373,8 +387,6 @@ def _from_model(run: rules.Run) -> None:
         run.cache["outputs"] = np.asarray(out.data if hasattr(out, "data") else out)
     except Exception as e:  # noqa: BLE001 - a probe that fails only loses a rule
         run.notes.append(f"output probe failed: {e}")
-    if run.initial_params is None:
-        run.initial_params = p
 
 
 def _probe(run: rules.Run) -> None:

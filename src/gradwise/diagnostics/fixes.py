@@ -96,7 +96,7 @@ def rerun(
     reached = False
     k = 0
     with np.errstate(all="ignore"):
-        for k in range(1, steps + 1):
+        for k in range(1, steps + 1):  # noqa: B007 - k is the step count after the loop
             f, g = obj.value_and_grad(x)
             if f0 is None:
                 f0 = f
@@ -199,18 +199,20 @@ def _verify_standardize(f: Finding, run: Run, budget: float) -> dict | None:
     n = len(Z)
     H = 2 * scale * Z.T @ Z / n
     ev = np.linalg.eigvalsh(H)
-    lr = 0.9 * 2 / ev[-1]
+    lr = float(f.fix.get("lr") or 0.9 * 2 / ev[-1])
     sol = np.append(np.ravel(ols["coef"]), np.ravel(ols["intercept"]))
+    # standardised GD converges in a few dozen steps: aim 100x tighter than the
+    # "reached" tolerance so the reported coefficients show all printed digits
     tol = tolerance(run.quadratic)
     phi = np.zeros(Z.shape[1])
     t0 = time.perf_counter()
     k = 0
     raw = None
-    for k in range(1, 10 ** 6):
+    for k in range(1, 10 ** 6):  # noqa: B007 - k is the step count after the loop
         g = 2 * scale * Z.T @ (Z @ phi - y) / n
         phi = phi - lr * g
         raw = np.append(phi[:-1] / sd, phi[-1] - np.sum(phi[:-1] * mu / sd))
-        if np.linalg.norm(raw - sol) <= tol or time.perf_counter() - t0 > budget:
+        if np.linalg.norm(raw - sol) <= tol / 100 or time.perf_counter() - t0 > budget:
             break
     loss = scale * float(np.mean((Z @ phi - y) ** 2))
     ok = bool(np.linalg.norm(raw - sol) <= tol)

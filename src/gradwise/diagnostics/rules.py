@@ -353,6 +353,17 @@ def rule_quadratic_convergence(run: Run) -> list[Finding]:
     U = q["eigenvectors"]
     e0 = run.objective.x0 - q["x"]
     spe = run.steps_per_epoch
+    if run.stochastic:
+        # the GD recursion does not describe a stochastic run: no step-count forecast
+        return [Finding(
+            "convergence.not_reached", "fault",
+            f"the run ended {st['distance']:.4g} from the optimum: loss {st['loss']:.6g} vs "
+            f"{st['optimum_loss']:.6g} (relative gap {rel_gap:.3g}, above the noise floor "
+            f"of constant-step SGD, {NOISE_GAP:g}). If the loss has settled there, a sample may "
+            "never reach the update (gradwise.check_step tells).",
+            evidence={"optimum": q["params"], "distance": st["distance"],
+                      "loss": st["loss"], "optimum_loss": st["optimum_loss"],
+                      "relative_gap": rel_gap})]
     more = steps_to_tolerance(ev_all, U, e0, run.lr, st["tolerance"], run.momentum)
     out = [Finding(
         "convergence.not_reached", "fault",
@@ -428,13 +439,39 @@ def rule_ill_conditioned(run: Run) -> list[Finding]:
     k_std = condition_number(X, standardize=True)
     if k_raw <= KAPPA_MAX or k_raw < KAPPA_GAIN * k_std:
         return []
+    fix: dict[str, Any] = {"standardize": True}
+    lr_std = _standardized_lr(run, X)
+    if lr_std is not None:
+        fix["lr"] = lr_std
     return [Finding("data.ill_conditioned", "warning",
                     f"the features are badly scaled: the condition number of the least-squares "
                     f"Hessian is {k_raw:.3g} ({k_std:.3g} after standardising); gradient descent "
                     f"then needs about kappa/2 = {k_raw / 2:.3g} steps per factor e of progress.",
                     evidence={"condition": k_raw, "condition_standardized": k_std,
                               "feature_mean": X.mean(axis=0), "feature_std": sd},
-                    fix={"standardize": True})]
+                    fix=fix)]
+
+
+def _standardized_lr(run: Run, X: np.ndarray) -> float | None:
+    """A stable step after standardising, when the loss is least squares of a linear
+    model on ``X``: its Hessian is ``c·AᵀA/n`` (A = [X, 1]) for one constant c, read
+    off λmax and checked on λmin; standardised, λmax becomes ``c·λmax(ZᵀZ/n)`` and
+    the step SAFETY × 2/λmax."""
+    sp = run.spectrum
+    if run.quadratic is None or sp is None or not sp.get("lambda_min"):
+        return None
+    from gradwise.diagnostics.optimum import design_matrix
+
+    A = design_matrix(X)
+    if A.shape[1] != run.objective.n:
+        return None
+    ev = np.linalg.eigvalsh(A.T @ A / len(A))
+    c = sp["lambda_max"] / ev[-1]
+    if not math.isclose(c * ev[0], sp["lambda_min"], rel_tol=1e-4):
+        return None
+    Z = design_matrix((X - X.mean(axis=0)) / X.std(axis=0))
+    lz = c * float(np.linalg.eigvalsh(Z.T @ Z / len(Z))[-1])
+    return float(critical_lr(lz, run.optimizer, run.momentum) * SAFETY) if lz > 0 else None
 
 
 def rule_data(run: Run) -> list[Finding]:
@@ -474,7 +511,12 @@ def rule_data(run: Run) -> list[Finding]:
                            evidence={"y_shape": y.shape}, location="y", fix={"y": "ravel"}))
     if X.ndim == 2 and len(X) > 1 and X.dtype.kind in "fiu" and np.all(np.isfinite(X)):
         const = np.flatnonzero(np.ptp(X, axis=0) == 0)
-        if len(const) and not (X.shape[1] > 1 and np.all(X[:, const] == 1)):
+        if run.estimator is None:
+            # a hand-written model usually carries its intercept as one constant,
+            # non-zero "bias column": that one is fine
+            bias = [j for j in const if X[0, j] != 0][:1]
+            const = np.array([j for j in const if j not in bias], dtype=int)
+        if len(const):
             out.append(Finding("data.constant_feature", "warning",
                                f"feature column(s) {const.tolist()} are constant: with an "
                                "intercept the Hessian is singular (lambda_min = 0) and "
@@ -600,13 +642,19 @@ def rule_loss_pairing(run: Run) -> list[Finding]:
     if not (np.all(o >= 0) and np.all(o <= 1)):
         return []
     if name == "cross_entropy":
-        if o.ndim != 2 or not np.allclose(o.sum(axis=1), 1.0, atol=1e-6):
+        # logits almost never sum to exactly 1 in every row; probabilities always do
+        if o.ndim != 2 or o.shape[1] < 2 or not np.allclose(o.sum(axis=1), 1.0, atol=1e-6):
             return []
         C = o.shape[1]
         what = "softmax probabilities"
     else:
+        # logits of a healthy model may happen to lie in [0, 1]: require the model to
+        # end in a sigmoid
+        last = [m for _, m in run.model.named_modules()][-1]
+        if getattr(last, "name", None) != "sigmoid":
+            return []
         C = 2
-        what = "probabilities in [0, 1]"
+        what = "sigmoid probabilities"
     floor = math.log(1.0 + (C - 1) / math.e)
     return [Finding("loss.pairing", "fault",
                     f"the model outputs {what} but {type(run.loss_fn).__name__} expects logits: "

@@ -1,0 +1,84 @@
+"""The fit hook: every gradwise estimator's ``fit`` ends with ``diagnosis_``.
+
+:mod:`gradwise._hooks` names :func:`attach_diagnosis` by its import path, so the
+models layer calls it without importing the diagnostics layer. The diagnosis of a
+fit stays cheap: the probes are one forward pass and a few dozen Hessian-vector
+products, and verified re-fits share a budget of 20% of the fit's own time
+(:data:`gradwise.diagnostics.fixes.BUDGET_FRACTION`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gradwise.diagnostics.diagnosis import diagnose
+from gradwise.diagnostics.fixes import BUDGET_FRACTION
+from gradwise.diagnostics.optimum import least_squares, logistic
+
+__all__ = ["attach_diagnosis", "ESTIMATOR_OPTIMIZERS"]
+
+#: estimator ``optimizer`` names -> (optimizer, momentum) as the bounds need them
+#: (gradwise.models._base.make_optimizer: "momentum" is heavy ball with 0.9)
+ESTIMATOR_OPTIMIZERS = {"sgd": ("sgd", 0.0), "momentum": ("sgd", 0.9), "adam": ("adam", 0.0)}
+
+
+def _reference(estimator: Any, Xe: np.ndarray, y: np.ndarray) -> dict | None:
+    """The optimum of a linear or binary logistic regression in raw units, and the
+    loss of the best constant prediction (for ``model.capacity``)."""
+    name = type(estimator).__name__
+    if name in ("LinearRegression", "PolynomialRegression") and y.ndim == 1:
+        if getattr(estimator, "loss", "mse") != "mse":
+            return None
+        ref = least_squares(Xe, y)
+        return {"coef": ref["coef"], "intercept": ref["intercept"], "loss": ref["loss"],
+                "baseline": float(np.var(y)), "model": "linear least squares"}
+    classes = getattr(estimator, "classes_", None)
+    if name == "LogisticRegression" and classes is not None and len(classes) == 2:
+        t = (y == classes[1]).astype(float)
+        ref = logistic(Xe, t)
+        if not ref["converged"]:
+            return None
+        p = t.mean()
+        base = float(-(p * np.log(p) + (1 - p) * np.log(1 - p))) if 0 < p < 1 else 0.0
+        return {"coef": ref["coef"], "intercept": ref["intercept"], "loss": ref["loss"],
+                "baseline": base, "model": "logistic regression (linear decision boundary)"}
+    return None
+
+
+def attach_diagnosis(estimator: Any, result: Any, X: Any, y: Any) -> None:
+    """Diagnose a finished ``fit`` and set ``estimator.diagnosis_``.
+
+    Parameters
+    ----------
+    estimator : fitted gradwise estimator
+        Needs ``model_``, ``_loss()``, ``_transform``, ``_expand`` and
+        ``_encode_target`` (see :class:`gradwise.models._base.GradientEstimator`).
+    result : TrainResult
+        The run (``estimator.result_``).
+    X, y : ndarray
+        The validated training data passed to ``fit``.
+    """
+    Xe = estimator._expand(np.asarray(X))
+    Xs = estimator._transform(Xe)
+    target, _ = estimator._encode_target(np.asarray(y), Xs.dtype)
+    opt, beta = ESTIMATOR_OPTIMIZERS.get(getattr(estimator, "optimizer", "sgd"), ("sgd", 0.0))
+    batch = getattr(estimator, "batch_size", None)
+    classes = getattr(estimator, "classes_", None)
+    log_loss = getattr(estimator, "loss", None) in (None, "log_loss")
+    diag = diagnose(
+        result,
+        model=estimator.model_,
+        loss_fn=estimator._loss(),
+        X=Xs,
+        y=target,
+        optimizer=opt,
+        momentum=beta,
+        batch_size=batch,
+        estimator=estimator,
+        budget=BUDGET_FRACTION * float(result.get("total_time", 0.0)),
+        n_classes=len(classes) if classes is not None and log_loss else None,
+        reference=_reference(estimator, Xe, np.asarray(y)),
+    )
+    estimator.diagnosis_ = diag
