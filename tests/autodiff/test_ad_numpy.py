@@ -208,9 +208,6 @@ def test_value_only_numpy_functions_run_on_tensors_without_complaint():
     assert bool(np.all(np.asarray((t > 1.5).data) == [[True, False], [True, True]]))
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #1: gw.tensor([t1, t2]) on tensors "
-                   "that require grad says 'use .detach()' (drops the graph) instead of "
-                   "pointing to gradwise.stack")
 def test_tensor_of_a_list_of_grad_tensors_points_to_stack():
     a = gw.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises((RuntimeError, TypeError), match=r"gradwise\.stack"):

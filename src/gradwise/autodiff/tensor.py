@@ -191,7 +191,20 @@ def _unary(prim, a):
     return _wrap(out)
 
 
+def _holds_graph(data):
+    if isinstance(data, Tensor):
+        return data.requires_grad
+    if isinstance(data, (list, tuple)):
+        return any(_holds_graph(d) for d in data)
+    return False
+
+
 def _as_float_array(data, dtype, requires_grad):
+    if isinstance(data, (list, tuple)) and _holds_graph(data) and _Mode.enabled:
+        raise TypeError(
+            "gradwise.tensor([...]) of Tensors that require grad would drop their graph; "
+            "use gradwise.stack([...]) to keep it (or .detach() the elements)"
+        )
     arr = np.array(data, dtype=dtype, copy=True)
     if arr.dtype == object:
         raise TypeError(
