@@ -205,7 +205,9 @@ def check(
     from gradwise.report.terminal import render_findings
 
     console = _console()
-    console.print(f"[bold]gradwise check[/bold]  {file}")
+    from rich.text import Text
+
+    console.print(Text.assemble(("gradwise check", "bold"), f"  {file}"))
     render_findings(result.findings, console, empty="no findings: the gradient and update code look right")
     raise typer.Exit(checkfile.exit_code(result))
 

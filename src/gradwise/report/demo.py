@@ -106,11 +106,15 @@ def _gd(X, y, theta, lr, steps):
 
 
 def _diagnose_gd(X, y, theta0, lr, steps):
+    """Run the user's loop on the design ``X`` (features, then a column of ones)
+    and diagnose it: their loss, final parameters, learning rate and loss log,
+    and the features (without the ones column) for the conditioning check."""
     import gradwise
 
-    theta, log = _gd(X, y, np.asarray(theta0, dtype=float), lr, steps)
+    theta0 = np.asarray(theta0, dtype=float)
+    theta, log = _gd(X, y, theta0, lr, steps)
     loss = lambda th: np.mean((X @ th - y) ** 2)
-    res = gradwise.diagnose(loss=loss, params=theta, lr=lr, history=log, X=X, y=y)
+    res = gradwise.diagnose(loss=loss, params=theta, params0=theta0, lr=lr, history=log, X=X[:, :-1], y=y)
     return res, theta, log
 
 

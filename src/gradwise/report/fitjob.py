@@ -10,8 +10,11 @@ gradient at the start, takes the diagnosis, and writes ``report.json``,
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import os
+import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ __all__ = [
     "parse_batch_size",
     "infer_task",
     "prepare",
+    "run",
 ]
 
 
@@ -301,8 +305,7 @@ def _estimator(spec: ModelSpec, task: str, options: FitOptions, batch_size: int 
         value = getattr(options, key)
         if value is not None:
             params[key] = value
-    if options.seed is not None:
-        params["random_state"] = options.seed
+    params["random_state"] = 0 if options.seed is None else options.seed
     if options.activation is not None and spec.kind != "mlp":
         raise BadInput(f"--activation applies to the hidden layers of an mlp; --model {spec.text} has none")
     if spec.kind == "linear":
@@ -315,7 +318,7 @@ def _estimator(spec: ModelSpec, task: str, options: FitOptions, batch_size: int 
         params["hidden_layer_sizes"] = spec.hidden
     if task == "regression":
         return models.MLPRegressor(**params)
-    return models.MLPClassifier(**params)
+    return models.MLPClassifier(**params)  # loss None = log-loss: bce for 2 classes, ce for more
 
 
 def prepare(options: FitOptions) -> Job:
@@ -363,47 +366,17 @@ def prepare(options: FitOptions) -> Job:
 # ----------------------------------------------------------------------------- run
 
 
-class _ProgressBar:
-    """A rich progress bar on stderr advanced by the training loop's ``on_epoch_end``
-    (stdout stays free for the report or pure JSON)."""
+def _gradient_check(module: Any, loss_fn: Any, X: np.ndarray, y: Any, start: dict) -> dict:
+    """Check the model's autodiff gradient against finite differences at ``start``.
 
-    def __init__(self, total: int, enabled: bool):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(), console=console, transient=True, disable=not (enabled and console.is_terminal),
-        )
-        self.task = self.progress.add_task("fit", total=total, loss="—")
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-
-    def on_epoch_end(self, state) -> None:
-        self.progress.update(self.task, advance=1, loss=f"{state.epoch_loss:.6g}")
-
-
-def _gradient_check(module: Any, loss_fn: Any, X: np.ndarray, y: Any) -> dict:
-    """Check the model's autodiff gradient against finite differences at its
-    initial parameters (the engine is right if this is clean; a fault here is a
-    bug in gradwise, reported like any other finding)."""
+    The model's parameters are restored afterwards. A fault here would be a bug in
+    gradwise's engine; it is reported like any other finding.
+    """
     import gradwise
     from gradwise.diagnostics import check_gradient
 
     named = list(module.named_parameters())
-    start = {name: p.data.copy() for name, p in named}
+    current = {name: p.data.copy() for name, p in named}
     Xt = gradwise.Tensor(X)
 
     def _set(params):
@@ -422,9 +395,160 @@ def _gradient_check(module: Any, loss_fn: Any, X: np.ndarray, y: Any) -> dict:
         return {name: p.grad.data.copy() for name, p in named}
 
     try:
-        res = check_gradient(loss, grad, start, autodiff=False)
+        res = check_gradient(loss, grad, {k: np.array(v, dtype=float) for k, v in start.items()}, autodiff=False)
     finally:
-        _set(start)
+        _set(current)
         module.zero_grad()
     worst = [b.get("max_rel_error") for b in res.get("blocks", []) if b.get("max_rel_error") is not None]
     return {"ok": res.ok, "max_rel_error": max(worst) if worst else None, "findings": list(res.findings)}
+
+
+class _StartCheck:
+    """Training callback: after the first step, check the gradient of that step's
+    batch at the initial parameters (``state.params_before``)."""
+
+    def __init__(self):
+        self.result: dict | None = None
+
+    def on_step_end(self, state) -> None:
+        if state.step == 1:
+            Xb, yb = state.batch
+            self.result = _gradient_check(state.model, state.loss_fn, Xb, yb, state.params_before)
+
+
+def _metrics(job: Job, est: Any) -> dict:
+    """Training-set metrics at the final parameters: MSE and R² for a regression,
+    mean log-loss and accuracy for a classifier."""
+    if job.task == "regression":
+        resid = np.asarray(est.predict(job.X), dtype=float).ravel() - job.y
+        mse = float(np.mean(resid**2))
+        return {"mse": mse, "r2": 1.0 - mse / float(np.var(job.y))}
+    from sklearn.metrics import log_loss
+
+    proba = est.predict_proba(job.X)
+    return {
+        "log_loss": float(log_loss(job.y, proba, labels=est.classes_)),
+        "accuracy": float(np.mean(est.predict(job.X) == job.y)),
+    }
+
+
+def _parameters(job: Job, est: Any, result: Any) -> dict[str, Any]:
+    """Fitted blocks in the user's terms: coef/intercept for the linear models
+    (original units), the network's blocks by dotted name for an MLP."""
+    if job.spec.kind in ("linear", "poly", "logistic"):
+        return {"coef": np.asarray(est.coef_), "intercept": np.asarray(est.intercept_)}
+    return dict(result.params)
+
+
+def _optimum(job: Job, est: Any, metrics: dict, diagnosis: Any) -> dict | None:
+    """The reference optimum in the data's original units, and the run's distance
+    to it: ordinary least squares for linear/polynomial regression, L-BFGS for
+    binary logistic regression (:mod:`gradwise.diagnostics.optimum`); for other
+    models the optimum loss the diagnosis found, if any."""
+    from gradwise.diagnostics.optimum import least_squares, logistic
+
+    kind, ref = job.spec.kind, None
+    if kind in ("linear", "poly"):
+        Xe = job.X if kind == "linear" else np.prod(job.X[:, None, :] ** est.powers_[None], axis=2)
+        ref, final = least_squares(Xe, job.y), metrics["mse"]
+    elif kind == "logistic" and len(job.classes) == 2:
+        ref, final = logistic(job.X, (job.y == est.classes_[1]).astype(float)), metrics["log_loss"]
+        if not ref["converged"]:  # separable data: no finite optimum
+            ref = None
+    if ref is None:
+        opt = diagnosis.get("optimum") if diagnosis is not None else None
+        return {"loss": float(opt["loss"])} if opt and opt.get("loss") is not None else None
+    star = np.r_[np.ravel(ref["coef"]), np.ravel(ref["intercept"])]
+    theta = np.r_[np.ravel(est.coef_), np.ravel(est.intercept_)]
+    return {
+        "loss": float(ref["loss"]),
+        "parameters": star,
+        "distance": float(np.linalg.norm(theta - star)),
+        "loss_gap": float(final - ref["loss"]),
+    }
+
+
+def _write(job: Job, report: dict, result: Any, optimum: dict | None) -> None:
+    from gradwise.report.plots import plot_gradients, plot_loss
+
+    out = job.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    p = report["model"]["params"]
+    title = f"{job.source} — {job.spec.text}, {p.get('optimizer', 'sgd')}, lr {p.get('lr')}"
+    plot_loss(
+        out / "loss.png",
+        result.loss_curve,
+        optimum=None if optimum is None else optimum["loss"],
+        optimum_label="optimum" if optimum is None else f"reference optimum (loss {optimum['loss']:.6g})",
+        title=title,
+        ylabel="mean loss" if job.task == "regression" else "mean log-loss",
+    )
+    plot_gradients(out / "gradients.png", dict(result.block_grad_norms), title=f"Gradient norm per block — {title}")
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def run(job: Job, progress: bool = True) -> dict:
+    """Train, check the gradient at the start, diagnose, and write the outputs.
+
+    Parameters
+    ----------
+    job : Job
+        From :func:`prepare`.
+    progress : bool, default True
+        Show the training loop's progress bar (only on a terminal).
+
+    Returns
+    -------
+    dict
+        The report (also written to ``job.out_dir / "report.json"``).
+    """
+    import gradwise
+    from gradwise.report.jsonreport import fit_report, parameter_blocks
+
+    est = job.estimator
+    est.set_params(verbose=progress)
+    start_check = _StartCheck()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():  # the diagnosis reports what these warnings say
+        warnings.simplefilter("ignore")
+        est.fit(job.X, job.y, callbacks=[start_check])
+    elapsed = time.perf_counter() - t0
+    gc = start_check.result
+    result = est.result_
+    diagnosis = getattr(est, "diagnosis_", None)
+    loss_curve = np.asarray(result.loss_curve, dtype=float)
+    metrics = _metrics(job, est)
+    optimum = _optimum(job, est, metrics, diagnosis)
+    report = fit_report(
+        data={
+            "source": job.source,
+            "n_samples": int(job.X.shape[0]),
+            "n_features": int(job.X.shape[1]),
+            "features": job.feature_names,
+            "target": job.target_name,
+            "task": job.task,
+            **({"classes": job.classes} if job.classes else {}),
+        },
+        model={
+            "spec": job.spec.text,
+            "estimator": type(est).__name__,
+            "params": est.get_params(),
+            "n_parameters": int(sum(np.size(v) for v in result.params.values())),
+        },
+        training={
+            "epochs_run": int(result.n_epochs),
+            "final_loss": float(loss_curve[-1]) if len(loss_curve) else math.nan,
+            "loss_curve": loss_curve,
+            "time_s": elapsed,
+        },
+        metrics=metrics,
+        parameters=parameter_blocks(_parameters(job, est, result)),
+        optimum=optimum,
+        gradient_check=gc,
+        diagnosis=diagnosis,
+        files={"out_dir": str(job.out_dir), "report": "report.json", "loss_plot": "loss.png",
+               "gradients_plot": "gradients.png"},
+        version=gradwise.__version__,
+    )
+    _write(job, report, result, optimum)
+    return report

@@ -30,12 +30,31 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list):
+        flat = _flat_numbers(value)
+        if flat is not None and len(flat) <= 8:
+            return "[" + ", ".join(fmt(v) for v in flat) + "]"
         if len(value) > 8 or any(isinstance(v, (list, dict)) for v in value):
-            return f"[{len(value)} entries]"
+            return f"[{len(flat) if flat is not None else len(value)} entries]"
         return "[" + ", ".join(fmt(v) for v in value) + "]"
     if isinstance(value, dict):
         return ", ".join(f"{k}={fmt(v)}" for k, v in value.items())
     return str(value)
+
+
+def _flat_numbers(value: list) -> list | None:
+    """The numbers of a (nested) list in order, or None if it holds anything else."""
+    out: list = []
+    for v in value:
+        if isinstance(v, list):
+            sub = _flat_numbers(v)
+            if sub is None:
+                return None
+            out += sub
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(v)
+        else:
+            return None
+    return out
 
 
 def _to_dict(f: Any) -> dict:
@@ -62,7 +81,7 @@ def finding_panel(finding: Any) -> Panel:
         t.add_column(style="dim")
         t.add_column()
         for k, v in evidence.items():
-            t.add_row(str(k), fmt(v))
+            t.add_row(Text(str(k)), Text(fmt(v)))
         parts.append(t)
     if f.get("fix"):
         parts.append(Text.assemble(("fix: ", "bold green"), fmt(f["fix"])))
@@ -87,13 +106,54 @@ def _kv_table(title: str, rows: Mapping[str, Any]) -> Table:
     t.add_column(style="dim")
     t.add_column()
     for k, v in rows.items():
-        t.add_row(str(k), v if isinstance(v, Text) else fmt(v))
+        t.add_row(Text(str(k)), v if isinstance(v, Text) else Text(fmt(v)))
+    return t
+
+
+def _training_text(p: dict) -> str:
+    batch = "full batch" if p.get("batch_size") is None else f"batch size {p['batch_size']}"
+    scale = "standardized features" if p.get("standardize") else "raw features"
+    return f"{p.get('optimizer', 'sgd')}, lr {fmt(p.get('lr'))}, {p.get('epochs')} epochs, {batch}, {scale}"
+
+
+def _parameter_rows(report: dict) -> Table:
+    """Fitted parameters, one row per coefficient for the linear models (named by
+    feature), one row per block otherwise; the optimum beside them where known."""
+    features = report["data"]["features"]
+    rows: list[tuple[str, Any]] = []
+    for block in report["parameters"]:
+        name, shape, values = block["name"], block["shape"], block["values"]
+        if name == "coef" and shape == [len(features)]:
+            rows += [(f"coef[{f}]", v) for f, v in zip(features, values)]
+        elif values is None:
+            rows.append((name, f"shape {tuple(shape)}"))
+        elif shape == []:
+            rows.append((name, values))
+        else:
+            rows += [(f"{name}[{i}]", v) for i, v in enumerate(_flat_numbers(values) or [])]
+    opt = report["optimum"] or {}
+    star = _flat_numbers(opt["parameters"]) if isinstance(opt.get("parameters"), list) else None
+    with_opt = star is not None and len(star) == len(rows)
+    t = Table(title="Fitted parameters", title_justify="left", box=None, padding=(0, 2),
+              show_header=with_opt, header_style="dim")
+    t.add_column("", style="dim")
+    t.add_column("this run", justify="right")
+    if with_opt:
+        t.add_column("optimum", justify="right")
+        for (name, v), s in zip(rows, star):
+            t.add_row(Text(name), Text(fmt(v)), Text(fmt(s)))
+    else:
+        for name, v in rows[:20]:
+            t.add_row(Text(name), Text(v if isinstance(v, str) else fmt(v)))
+        if len(rows) > 20:
+            t.add_row("…", Text(f"{len(rows) - 20} more in report.json"))
     return t
 
 
 def render_fit_report(report: dict, console: Console) -> None:
-    """Print the fit report: data and model, fitted parameters and metrics,
-    the gradient check, the findings and the files written.
+    """Print the fit report: data and model, fitted parameters (beside the
+    optimum where known) and metrics, the gradient check, the findings with
+    evidence, fix and verification, and the files written.
 
     Parameters
     ----------
@@ -103,43 +163,36 @@ def render_fit_report(report: dict, console: Console) -> None:
         Where to print.
     """
     d, m, tr = report["data"], report["model"], report["training"]
-    p = m["params"]
     console.print(Text.assemble(("gradwise fit", "bold"), f"  {d['source']}"))
+    feats = ", ".join(d["features"]) if len(d["features"]) <= 8 else f"{d['n_features']} columns"
     console.print(
         _kv_table(
             "Data and model",
             {
-                "rows": d["n_samples"],
-                "features": ", ".join(d["features"]) if len(d["features"]) <= 8 else f"{d['n_features']} columns",
+                "data": f"{d['n_samples']} rows; features: {feats}",
                 "target": f"{d['target']} ({d['task']})",
-                "model": f"{m['spec']} → {m['estimator']}, {m['n_parameters']} parameters",
-                "training": ", ".join(
-                    f"{k} {fmt(p[k])}" for k in ("optimizer", "lr", "epochs", "batch_size", "standardize") if k in p
-                ),
+                "model": f"{m['spec']} ({m['estimator']}, {m['n_parameters']} parameters)",
+                "training": _training_text(m["params"]),
             },
         )
     )
-    rows: dict[str, Any] = {}
-    for block in report["parameters"]:
-        rows[block["name"]] = block["values"] if block["values"] is not None else f"shape {tuple(block['shape'])}"
+    console.print(_parameter_rows(report))
+    metrics: dict[str, Any] = dict(report["metrics"])
     opt = report["optimum"]
-    if opt and opt.get("parameters") is not None:
-        rows["optimum"] = opt["parameters"]
-    console.print(_kv_table("Fitted parameters", rows))
-    metrics = dict(report["metrics"])
-    metrics["epochs run"] = tr["epochs_run"]
-    metrics["time"] = f"{tr['time_s']:.2f} s"
     if opt:
         metrics["optimum loss"] = opt["loss"]
-        for k in ("loss_gap", "distance"):
-            if opt.get(k) is not None:
-                metrics[f"{k.replace('_', ' ')} to optimum"] = opt[k]
+        if opt.get("loss_gap") is not None:
+            metrics["gap to optimum"] = opt["loss_gap"]
+        if opt.get("distance") is not None:
+            metrics["parameter distance"] = opt["distance"]
+    metrics["epochs run"] = tr["epochs_run"]
+    metrics["time"] = f"{tr['time_s']:.2f} s"
     console.print(_kv_table("Metrics (training set)", metrics))
     gc = report["gradient_check"]
     if gc is not None:
         status = Text("ok", style="green") if gc["ok"] else Text("FAILED", style="bold red")
         if gc.get("max_rel_error") is not None:
-            status.append(f"  (max relative error {fmt(gc['max_rel_error'])})")
+            status.append(f" (autodiff vs finite differences: max relative error {fmt(gc['max_rel_error'])})")
         console.print(Text.assemble(("Gradient check at the start: ", "bold"), status))
     console.print(Text("Findings", style="bold"))
     render_findings(report["findings"], console, empty="no findings: the run converged and nothing looks wrong")
