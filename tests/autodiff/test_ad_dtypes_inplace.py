@@ -125,7 +125,9 @@ def test_stable_functions_do_not_overflow_for_huge_inputs(dtype):
         lse.backward()
         d = x.data.astype(F64) - 1e4  # float32 rounds 1e4 - log 3 (spacing ~1e-3)
         np.testing.assert_allclose(lse.item(), 1e4 + np.log(np.exp(d).sum()), rtol=1e-6)
-        np.testing.assert_allclose(x.grad.data, np.exp(d) / np.exp(d).sum(), rtol=1e-5)
+        # exp(x - lse): lse ~ 1e4 carries float32's absolute spacing ~1e-3 into the exponent
+        np.testing.assert_allclose(x.grad.data, np.exp(d) / np.exp(d).sum(),
+                                   rtol=1e-12 if dtype == F64 else 2e-3)
         np.testing.assert_allclose(gw.softmax(gw.tensor(big)).data, [1.0, 0.0, 0.0])
         np.testing.assert_allclose(gw.log_softmax(gw.tensor(big)).data[0], 0.0, atol=1e-6)
 
