@@ -399,9 +399,26 @@ def test_group_testing_locates_one_wrong_entry_in_log_evaluations():
     (f,) = r.findings
     assert f.code == "gradient.entries" and f.location == "params[76543]"
     assert r.method == "random directions + group testing"
-    # 1 + 2 directions·4 + log2(P)·4 + 4 for the entry itself
-    assert r.n_loss_evals <= 1 + 8 + 4 * int(np.ceil(np.log2(P))) + 4
+    # 1 + 2 directions·4 + log2(P)·4 + 4 for the entry itself + 2·4 to re-test the directions
+    assert r.n_loss_evals <= 1 + 8 + 4 * int(np.ceil(np.log2(P))) + 4 + 8
     assert check_gradient(loss, grad, w).ok
+
+
+def test_group_testing_finds_several_wrong_entries_including_neighbours():
+    P = 100_000
+    loss, grad, w = _big_problem(P, seed=2)
+    wrong = [10, 11, 70_000]
+
+    def bad(w):
+        g = grad(w)
+        g[wrong] += [0.3, -0.3, 0.2]
+        return g
+
+    r = check_gradient(loss, bad, w)
+    (f,) = r.findings
+    assert f.code == "gradient.entries"
+    assert sorted(e["index"][0] for e in f.evidence["entries"]) == wrong
+    assert r.n_loss_evals < 3 * 4 * 17 + 60
 
 
 def test_large_block_scale_found_from_directions():

@@ -249,12 +249,12 @@ def _large_block(prober: _Prober, k: int, name: str, rng, n_dir: int, dims):
                 evidence={"analytic_dot_v": preds.tolist(), "numeric_dot_v": ds.tolist()},
                 location=name,
             )
-    # group testing on the first failing direction
-    j = int(np.argmax(np.abs(preds - ds) - tols))
-    suspects, complete = _locate(prober, k, vs[j], res[j][0], res[j][1])
-    entries = [(k, np.unravel_index(i, shape)) for i in suspects]
+    # group testing: locate along a failing direction, correct the located entries with
+    # their finite differences, re-test all directions (errors that cancelled along one
+    # direction show along another), repeat
+    suspects, complete, ng = _locate_rounds(prober, k, vs, res)
+    entries = suspects
     if entries:
-        ng = numeric_gradient(prober.fc, prober.arrays, entries=entries, f0=prober.f0)
         idx = tuple(np.array(ix) for ix in zip(*(np.unravel_index(i, shape) for i in suspects)))
         a, n = A[idx], ng.value[k][idx]
         sub = BlockData(name, a, n, ng.error[k][idx], ng.kink[k][idx], ng.lower[k][idx],
@@ -296,6 +296,43 @@ def _large_block(prober: _Prober, k: int, name: str, rng, n_dir: int, dims):
     )
 
 
+def _locate_rounds(prober: _Prober, k: int, vs: list, res: list, max_rounds: int = 4):
+    """Repeated group testing; returns (flat suspects, complete, numeric values)."""
+    work = list(prober.A)
+    work[k] = prober.A[k].astype(np.float64, copy=True)
+    fails = [(v, e, t) for v, (e, t, _) in zip(vs, res) if abs(e) > t]
+    found: list[int] = []
+    ng = None
+    complete = True
+    for _ in range(max_rounds):
+        if not fails:
+            break
+        v, e, t = max(fails, key=lambda f: abs(f[1]) - f[2])
+        pr = _Prober(prober.fc, prober.arrays, prober.f0, work, prober.rtol)
+        sus, comp = _locate(pr, k, v, e, t)
+        new = [i for i in sus if i not in set(found)]
+        if new:
+            shape = work[k].shape
+            got = numeric_gradient(prober.fc, prober.arrays, f0=prober.f0,
+                                   entries=[(k, np.unravel_index(i, shape)) for i in new])
+            if ng is None:
+                ng = got
+            for i in new:
+                ix = np.unravel_index(i, shape)
+                for field in ("value", "error", "kink", "lower", "upper"):
+                    getattr(ng, field)[k][ix] = getattr(got, field)[k][ix]
+                work[k][ix] = got.value[k][ix]
+            found += new
+        if not comp or not new or len(found) > MAX_LOCATED:
+            complete = False
+            break
+        pr = _Prober(prober.fc, prober.arrays, prober.f0, work, prober.rtol)
+        fails = [(v2, e2, t2) for v2 in vs for e2, t2, _ in [pr.probe(k, v2)] if abs(e2) > t2]
+    else:
+        complete = not fails
+    return found, complete, ng
+
+
 def _entrywise_ok(b: BlockData, rtol: float) -> list[bool]:
     out = []
     for i in range(np.size(b.numeric)):
@@ -319,12 +356,28 @@ def _located(name, shape, A, ng, k, flat):
 def _locate(prober: _Prober, k: int, v: np.ndarray, e0: float, t0: float):
     """Adaptive binary splitting: flat indices of the entries that carry the error.
 
+    Only one half of a suspect group is probed; the other half's error is the
+    difference (the directional derivative is linear in the direction). Inferred
+    errors carry the sum of both tolerances, so a group whose inferred tolerance
+    has grown past twice a fresh probe's is probed again before it is split.
+
     Returns (suspects, complete); complete is False when more than MAX_LOCATED
     entries are wrong or the error could not be pinned down."""
-    stack = [(np.arange(v.size), e0, t0)]
+    A = prober.A[k].ravel()
+    vf = v.ravel()
+    floor = t0 - prober.rtol * float(np.linalg.norm(A * vf))  # 10·(FD error) of one probe
+
+    def fresh(idx):
+        return prober.rtol * float(np.linalg.norm(A[idx] * vf[idx])) + floor
+
+    stack = [(np.arange(v.size), e0, t0, True)]
     found: list[int] = []
     while stack:
-        idx, e, t = stack.pop()
+        idx, e, t, exact = stack.pop()
+        if not exact and t > 2 * fresh(idx):
+            e, t, _ = prober.probe(k, v, flat_idx=idx)
+        if abs(e) <= t:
+            continue
         if idx.size == 1:
             found.append(int(idx[0]))
             if len(found) > MAX_LOCATED:
@@ -333,16 +386,18 @@ def _locate(prober: _Prober, k: int, v: np.ndarray, e0: float, t0: float):
         half, rest = idx[: idx.size // 2], idx[idx.size // 2:]
         e1, t1, _ = prober.probe(k, v, flat_idx=half)
         e2, t2 = e - e1, t + t1
-        hit = False
-        for sub, es, ts in ((rest, e2, t2), (half, e1, t1)):
-            if abs(es) > ts:
-                stack.append((sub, es, ts))
-                hit = True
-        if not hit:
+        pushed = False
+        if abs(e2) > fresh(rest):  # possibly wrong: confirmed (or re-probed) when popped
+            stack.append((rest, e2, t2, False))
+            pushed = True
+        if abs(e1) > t1:
+            stack.append((half, e1, t1, True))
+            pushed = True
+        if not pushed:
             return found, False
         if len(stack) + len(found) > MAX_LOCATED:
             return found, False
-    return found, True
+    return found, bool(found)
 
 
 def _check_leaves(
