@@ -27,3 +27,11 @@ def test_gradient_plot_thins_long_runs(tmp_path):
     p = plot_gradients(tmp_path / "g.png", {"W1": np.geomspace(1, 1e-3, steps), "b1": np.zeros(steps)})
     assert png_size(p) == (960, 540)
     assert 10_000 < p.stat().st_size < 500_000
+
+
+def test_diverged_run_up_to_1e303_still_plots(tmp_path):
+    curve = np.geomspace(3e4, 3.4e303, 134)  # S2 at lr 0.01: x177 per epoch until overflow
+    p = plot_loss(tmp_path / "loss.png", curve, optimum=3890.46)
+    assert png_size(p) == (960, 540)
+    p = plot_gradients(tmp_path / "g.png", {"weight": curve, "bias": curve / 10})
+    assert png_size(p) == (960, 540)

@@ -468,13 +468,24 @@ def _optimum(job: Job, est: Any, metrics: dict, diagnosis: Any) -> dict | None:
     }
 
 
+def _stop_note(result: Any) -> str | None:
+    """Why training ended early, for the loss plot (None after the full budget)."""
+    reason = result.get("stopped_reason")
+    if reason in (None, "max_epochs"):
+        return None
+    if str(reason).startswith("nonfinite"):
+        what = str(reason).removeprefix("nonfinite_")
+        return f"training stopped: the {what} became NaN/inf at step {result.get('nonfinite_step')}"
+    return f"training stopped early: {reason}"
+
+
 def _write(job: Job, report: dict, result: Any, optimum: dict | None) -> None:
     from gradwise.report.plots import plot_gradients, plot_loss
 
     out = job.out_dir
     out.mkdir(parents=True, exist_ok=True)
     p = report["model"]["params"]
-    title = f"{job.source} — {job.spec.text}, {p.get('optimizer', 'sgd')}, lr {p.get('lr')}"
+    title = f"{Path(job.source).name} — {job.spec.text}, {p.get('optimizer', 'sgd')}, lr {p.get('lr'):g}"
     plot_loss(
         out / "loss.png",
         result.loss_curve,
@@ -482,6 +493,7 @@ def _write(job: Job, report: dict, result: Any, optimum: dict | None) -> None:
         optimum_label="optimum" if optimum is None else f"reference optimum (loss {optimum['loss']:.6g})",
         title=title,
         ylabel="mean loss" if job.task == "regression" else "mean log-loss",
+        note=_stop_note(result),
     )
     plot_gradients(out / "gradients.png", dict(result.block_grad_norms), title=f"Gradient norm per block — {title}")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

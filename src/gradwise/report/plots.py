@@ -17,6 +17,10 @@ __all__ = ["plot_loss", "plot_gradients"]
 MAX_POINTS = 4000
 _SIZE = (8.0, 4.5)  # inches; at 120 dpi a 960x540 image
 _DPI = 120
+#: Curves spanning more decades than this (a diverged run reaches ~1e300, where
+#: matplotlib's log-axis tick maths overflows) are drawn as log10 values on a
+#: linear axis labelled 10^k.
+_MAX_DECADES = 60
 
 
 def _pyplot():
@@ -44,6 +48,32 @@ def _positive(y: np.ndarray) -> np.ndarray:
     return y
 
 
+class _LogY:
+    """y-values for a log-scale plot: a matplotlib log axis normally, log10 values
+    on a linear axis with 10^k labels when the values span more than
+    ``_MAX_DECADES`` decades."""
+
+    def __init__(self, *curves: np.ndarray):
+        vals = np.concatenate([np.ravel(c) for c in curves]) if curves else np.array([])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        self.lo, self.hi = (vals.min(), vals.max()) if len(vals) else (1.0, 10.0)
+        self.exponents = np.log10(self.hi) - np.log10(self.lo) > _MAX_DECADES
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        y = _positive(y)
+        return np.log10(y) if self.exponents else y
+
+    def setup(self, ax) -> None:
+        if not self.exponents:
+            ax.set_yscale("log")
+            ax.set_ylim(self.lo / 2, self.hi * 2)
+            return
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"$10^{{{v:.0f}}}$"))
+
+
 def plot_loss(
     path: str | Path,
     loss_curve: Sequence[float],
@@ -51,6 +81,7 @@ def plot_loss(
     optimum: float | None = None,
     optimum_label: str = "optimum",
     extra: Mapping[str, Sequence[float]] | None = None,
+    note: str | None = None,
     title: str = "Training loss",
     ylabel: str = "loss",
 ) -> Path:
@@ -69,6 +100,8 @@ def plot_loss(
         Legend text for the optimum line.
     extra : mapping of str to sequence of float, optional
         Further curves, e.g. the verified fix's run, keyed by their legend text.
+    note : str, optional
+        A line of text in the top-left corner (e.g. why training stopped).
     title, ylabel : str
         Axis annotations.
 
@@ -83,18 +116,22 @@ def plot_loss(
     try:
         y = np.asarray(loss_curve, dtype=float)
         x, yy = _thin(y)
-        ax.plot(x, _positive(yy), color="tab:blue", lw=2, label="this run")
+        curves = {label: _thin(np.asarray(c, dtype=float)) for label, c in (extra or {}).items()}
+        has_opt = optimum is not None and np.isfinite(optimum) and optimum > 0
+        ly = _LogY(y, *(c[1] for c in curves.values()), *([np.array([optimum])] if has_opt else []))
+        ax.plot(x, ly(yy), color="tab:blue", lw=2, label="this run")
         finite = np.flatnonzero(np.isfinite(y))
         if len(finite) and len(finite) < len(y):
             k = finite[-1]
-            ax.plot([k + 1], [y[k]], "x", color="tab:red", ms=10, mew=2,
+            ax.plot([k + 1], ly(y[k : k + 1]), "x", color="tab:red", ms=10, mew=2,
                     label=f"last finite loss (epoch {k + 1})")
-        for i, (label, curve) in enumerate((extra or {}).items()):
-            xe, ye = _thin(np.asarray(curve, dtype=float))
-            ax.plot(xe, _positive(ye), lw=1.6, color=f"C{i + 2}", label=label)
-        if optimum is not None and np.isfinite(optimum) and optimum > 0:
-            ax.axhline(optimum, color="black", ls="--", lw=1.2, label=optimum_label)
-        ax.set_yscale("log")
+        for i, (label, (xe, ye)) in enumerate(curves.items()):
+            ax.plot(xe, ly(ye), lw=1.6, color=f"C{i + 2}", label=label)
+        if has_opt:
+            ax.axhline(ly(np.array([optimum]))[0], color="black", ls="--", lw=1.2, label=optimum_label)
+        ly.setup(ax)
+        if note:
+            ax.text(0.01, 0.98, note, transform=ax.transAxes, va="top", fontsize=9, color="tab:red")
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{ylabel} (log scale)")
         ax.set_title(title)
@@ -135,10 +172,11 @@ def plot_gradients(
     path = Path(path)
     fig, ax = plt.subplots(figsize=_SIZE, dpi=_DPI)
     try:
-        for i, (name, norms) in enumerate(grad_norms.items()):
-            x, y = _thin(np.asarray(norms, dtype=float))
-            ax.plot(x, _positive(y), lw=1.6, color=f"C{i}", label=name)
-        ax.set_yscale("log")
+        thinned = {name: _thin(np.asarray(norms, dtype=float)) for name, norms in grad_norms.items()}
+        ly = _LogY(*(c[1] for c in thinned.values()))
+        for i, (name, (x, y)) in enumerate(thinned.items()):
+            ax.plot(x, ly(y), lw=1.6, color=f"C{i}", label=name)
+        ly.setup(ax)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("gradient L2 norm (log scale)")
         ax.set_title(title)
