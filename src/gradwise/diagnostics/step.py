@@ -365,6 +365,8 @@ class _Context:
             leaves, where = item[0], item[1]
             only = item[2] if len(item) > 2 else None
             if only is not None:
+                if self._explained(scores[only]):  # explained from the start point already
+                    continue
                 where = "after the other blocks were updated"
             for b, rows in self._score_cands(self._batch_cands(leaves, where), only).items():
                 scores[b] += rows
