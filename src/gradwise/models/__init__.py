@@ -11,6 +11,7 @@ fitted attributes with a trailing underscore, every fit through
 from sklearn.exceptions import ConvergenceWarning
 
 from gradwise.models._base import OPTIMIZERS, GradientEstimator, make_optimizer
+from gradwise.models._checks import expected_failed_checks
 from gradwise.models._io import ModelFileError, load, save
 from gradwise.models.linear import LinearRegression, LogisticRegression, PolynomialRegression
 from gradwise.models.mlp import MLPClassifier, MLPRegressor, build_mlp
@@ -31,4 +32,5 @@ __all__ = [
     "save",
     "load",
     "ModelFileError",
+    "expected_failed_checks",
 ]

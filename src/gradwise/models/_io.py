@@ -136,10 +136,14 @@ def _read(path) -> dict[str, np.ndarray]:
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise FileNotFoundError(f"no such model file: {name}")
+    with open(name, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        _fail(path, "it is a single .npy array, not an .npz archive")
+    if not magic.startswith(b"PK"):
+        _fail(path, "cannot read it as an .npz archive (no zip signature)")
     try:
         z = np.load(name, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy array
-            _fail(path, "it is a single .npy array, not an .npz archive")
         with z:
             return {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
@@ -248,8 +252,8 @@ def load(path):
         k = len(est.classes_)
         if est.classes_.ndim != 1 or k < 2 or n_outputs != (1 if k == 2 else k):
             _fail(path, f"{k} classes do not fit a model with {n_outputs} outputs")
-    model = est._build_model(n_in, n_outputs, dtype, np.random.default_rng(0))
     try:
+        model = est._build_model(n_in, n_outputs, dtype, np.random.default_rng(0))
         model.load_state_dict(saved)
     except (KeyError, ValueError) as e:
         _fail(path, f"the network does not match the parameters ({' '.join(str(e).split())})")
