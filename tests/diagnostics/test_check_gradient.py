@@ -289,6 +289,26 @@ def test_zero_gradient_block():
     assert f.evidence["all_zero"] is True
 
 
+def test_zero_reverse_gradient_where_the_loss_does_not_depend():
+    def loss(p):
+        return linreg_loss(p["w"])  # "unused" plays no part in the loss
+
+    def grad(p):
+        return {"w": linreg_grad(p["w"]), "unused": 0.1 * np.ones(2)}
+
+    r = check_gradient(loss, grad, {"w": np.ones(3), "unused": np.zeros(2)})
+    (f,) = r.findings
+    assert f.code == "gradient.zero" and f.location == "unused" and f.evidence["reverse"]
+    assert r.numeric["unused"] == pytest.approx([0, 0], abs=1e-12)
+
+
+def test_per_entry_errors_reported():
+    r = check_gradient(linreg_loss, lambda w: linreg_grad(w) * np.array([1, 1, 3]), np.ones(3))
+    true = linreg_grad(np.ones(3))
+    np.testing.assert_allclose(r.abs_error, [0, 0, abs(2 * true[2])], atol=1e-8)
+    assert r.rel_error[2] == pytest.approx(2 / 3, rel=1e-8)
+
+
 def test_mismatch_p4_sigmoid_derivative_applied_to_the_error():
     # P4: output delta written e(1 - e) with e = h - y instead of e·h(1 - h); loss ½ SSE
     def loss(p):

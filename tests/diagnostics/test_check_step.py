@@ -434,3 +434,41 @@ def test_bad_input():
         check_step(s6_step(False), s6_loss, S6_THETA, S6_X, S6_Y, lr=-1)
     with pytest.raises(ValueError, match="same structure"):
         check_step(lambda p, X, y: {"w": p["w"]}, lin_loss, LIN_P, LIN_X, LIN_Y)
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(deadline=None, derandomize=True, max_examples=30)
+@given(n=st.integers(2, 9), skip=st.integers(0, 8), lr=st.floats(1e-3, 0.5),
+       seed=st.integers(0, 1000), sequential=st.booleans())
+def test_random_least_squares_steps(n, skip, lr, seed, sequential):
+    skip = skip % n
+    r0 = np.random.default_rng(seed)
+    X, y, theta = r0.standard_normal((n, 3)), r0.standard_normal(n), r0.standard_normal(3)
+
+    def loss(t, X, y):
+        return 0.5 * np.sum((X @ t - y) ** 2)
+
+    def make(drop):
+        def step(t, X, y):
+            if sequential:
+                for i in range(len(X)):
+                    if i != drop:
+                        t = t - lr * (X[i] @ t - y[i]) * X[i]
+                return t
+            g = np.zeros(3)
+            for i in range(len(X)):
+                if i != drop:
+                    g += (X[i] @ t - y[i]) * X[i]
+            return t - lr * g
+
+        return step
+
+    assert check_step(make(None), loss, theta, X, y, lr=lr).ok
+    r = check_step(make(skip), loss, theta, X, y, lr=lr)
+    assert [f.code for f in r.findings] == ["update.skipped_samples"]
+    assert r.findings[0].evidence["samples"] == [skip]

@@ -55,6 +55,9 @@ class GradientCheck(Result):
         ``analytic``, ``numeric``, ``abs_error``, ``rel_error``.
     analytic, numeric : same structure as ``params`` or None
         Per-entry values (``numeric`` is None when the large-model method was used).
+    abs_error, rel_error : same structure as ``params``
+        ``|analytic - numeric|`` and that divided by ``max(|analytic|, |numeric|)``
+        per entry (when ``numeric`` is known and the shapes agree).
     method : str
         ``"finite differences, every entry"``, ``"autodiff reference"`` or
         ``"random directions + group testing"``.
@@ -585,10 +588,17 @@ def check_gradient(
     out = _check_leaves(fc, arrays, analytic, names, rtol=rtol, max_entries=max_entries,
                         directions=directions, seed=seed, reference=ref, dims=dims or {})
     numeric = out.pop("numeric")
+    per_entry = {}
+    if numeric is not None and _same_shapes(analytic, arrays):
+        ab = [np.abs(a - n) for a, n in zip(analytic, numeric)]
+        rel = [e / np.maximum(np.maximum(np.abs(a), np.abs(n)), 1e-300)
+               for e, a, n in zip(ab, analytic, numeric)]
+        per_entry = {"abs_error": unflatten(treedef, ab), "rel_error": unflatten(treedef, rel)}
     res = GradientCheck(
         findings=findings + out.pop("findings"),
         analytic=unflatten(treedef, analytic) if _same_shapes(analytic, arrays) else analytic,
         numeric=None if numeric is None else unflatten(treedef, numeric),
+        **per_entry,
         n_loss_evals=fc.calls,
         n_grad_evals=1,
         rtol=rtol,

@@ -474,7 +474,10 @@ class _Context:
             if ok:
                 given = [r for r in ok if r[1] is not None and r[1] <= self.rtol]
                 pool = given or ok
-                pool.sort(key=lambda r: (r[3].code is not None, r[0]))
+                # legitimate first; "sample k left out" before "only the last sample" when
+                # both fit (the same for n = 2); the residual decides only among the rest
+                pool.sort(key=lambda r: (r[3].code is not None,
+                                         r[3].code == "update.last_sample_only", r[0]))
                 chosen[b] = (pool[0], rows)
                 if pool[0][3].code is None and pool[0][2] > 0:
                     legit_fits.append((pool[0][2], self.theta[b].size))
