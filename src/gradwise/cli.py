@@ -28,10 +28,11 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    """Print ``gradwise: error: <message>`` (one line) on stderr; return Exit(2) to raise."""
-    line = " ".join(str(message).split())
-    typer.echo(f"gradwise: error: {line}", err=True)
+def _fail(message: str, one_line: bool = True) -> typer.Exit:
+    """Print ``gradwise: error: <message>`` on stderr (folded to one line unless
+    ``one_line`` is false, e.g. to keep a user's traceback); return Exit(2) to raise."""
+    text = " ".join(str(message).split()) if one_line else str(message).rstrip()
+    typer.echo(f"gradwise: error: {text}", err=True)
     return typer.Exit(2)
 
 
@@ -200,14 +201,17 @@ def check(
         raise _fail("give a FILE.py to check, or --template to print a file to start from")
     try:
         result = checkfile.run_check_file(file)
-    except checkfile.CheckFileError as e:
-        raise _fail(str(e)) from None
+    except checkfile.CheckFileError as e:  # may end with the user's own traceback lines
+        raise _fail(str(e), one_line=False) from None
+    from rich.text import Text
+
     from gradwise.report.terminal import render_findings
 
     console = _console()
-    from rich.text import Text
-
     console.print(Text.assemble(("gradwise check", "bold"), f"  {file}"))
+    for part in (result.get("gradient"), result.get("step")):
+        if part is not None:
+            console.print(Text("\n".join(part._summary_lines()), style="dim"))
     render_findings(result.findings, console, empty="no findings: the gradient and update code look right")
     raise typer.Exit(checkfile.exit_code(result))
 

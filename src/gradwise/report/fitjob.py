@@ -416,6 +416,18 @@ class _StartCheck:
             self.result = _gradient_check(state.model, state.loss_fn, Xb, yb, state.params_before)
 
 
+def _terms(job: Job, est: Any) -> list[str] | None:
+    """Names of the entries of ``coef_``: the features, or the monomials of a
+    polynomial model (``x``, ``x^2``, ``x1*x2`` ...); None for an MLP."""
+    if job.spec.kind in ("linear", "logistic"):
+        return list(job.feature_names)
+    if job.spec.kind == "poly":
+        return [
+            "*".join(f if k == 1 else f"{f}^{k}" for f, k in zip(job.feature_names, row) if k) for row in est.powers_
+        ]
+    return None
+
+
 def _metrics(job: Job, est: Any) -> dict:
     """Training-set metrics at the final parameters: MSE and R² for a regression,
     mean log-loss and accuracy for a classifier."""
@@ -546,6 +558,7 @@ def run(job: Job, progress: bool = True) -> dict:
             "estimator": type(est).__name__,
             "params": est.get_params(),
             "n_parameters": int(sum(np.size(v) for v in result.params.values())),
+            **({"terms": terms} if (terms := _terms(job, est)) else {}),
         },
         training={
             "epochs_run": int(result.n_epochs),

@@ -119,12 +119,14 @@ def _training_text(p: dict) -> str:
 def _parameter_rows(report: dict) -> Table:
     """Fitted parameters, one row per coefficient for the linear models (named by
     feature), one row per block otherwise; the optimum beside them where known."""
-    features = report["data"]["features"]
+    terms = report["model"].get("terms") or []
     rows: list[tuple[str, Any]] = []
     for block in report["parameters"]:
         name, shape, values = block["name"], block["shape"], block["values"]
-        if name == "coef" and shape == [len(features)]:
-            rows += [(f"coef[{f}]", v) for f, v in zip(features, values)]
+        if name == "coef" and terms and shape in ([len(terms)], [1, len(terms)]):
+            rows += [(f"coef[{t}]", v) for t, v in zip(terms, _flat_numbers(values))]
+        elif values is not None and len(_flat_numbers([values]) or []) == 1:
+            rows.append((name, _flat_numbers([values])[0]))
         elif values is None:
             rows.append((name, f"shape {tuple(shape)}"))
         elif shape == []:
