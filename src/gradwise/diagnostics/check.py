@@ -25,7 +25,12 @@ import numpy as np
 
 from gradwise._result import Finding, Result
 from gradwise._tree import entry_name, flatten, unflatten
-from gradwise.diagnostics._classify import BlockData, classify_block
+from gradwise.diagnostics._classify import (
+    BlockData,
+    _shape_finding,
+    classify_block,
+    describe_factor,
+)
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
     directional_derivative,
@@ -227,8 +232,6 @@ def _large_block(prober: _Prober, k: int, name: str, rng, n_dir: int, dims):
     if ds @ ds > 0:
         kf = float(preds @ ds / (ds @ ds))
         if np.all(np.abs(preds - kf * ds) <= tols * max(1.0, abs(kf))) and abs(kf - 1) > 1e-3:
-            from gradwise.diagnostics._classify import describe_factor
-
             code = "gradient.sign" if abs(kf + 1) < 1e-3 else "gradient.scale"
             verdict["verdict"] = code
             desc = describe_factor(kf, dims)
@@ -424,9 +427,8 @@ def _check_leaves(
     worst: list[dict] = []
     agrees = None
     notes = []
-    shapes_ok = all(a.shape == x.shape for a, x in zip(analytic, arrays))
 
-    if total <= max_entries or not shapes_ok and reference is None:
+    if total <= max_entries:
         ng = numeric_gradient(fc, arrays, f0=f0)
         numeric = ng.value
         method = "finite differences, every entry"
@@ -465,6 +467,13 @@ def _check_leaves(
             blocks = []
             prober = _Prober(fc, arrays, f0, analytic, rtol)
             for k, (nm, a, x) in enumerate(zip(names, analytic, arrays)):
+                if a.shape != x.shape and x.size > max_entries:
+                    # wrong shape of a large block: reported without per-entry differences
+                    f = _shape_finding(nm, a, np.full(x.shape, np.nan), np.zeros(x.shape), rtol, 0.0)
+                    verdicts.append({"block": nm, "shape": list(x.shape), "verdict": f.code,
+                                     "tolerance": "shape"})
+                    findings.append(f)
+                    continue
                 if a.shape != x.shape or x.size <= max_entries:
                     ng = numeric_gradient(fc, arrays, entries=[(k, i) for i in np.ndindex(*x.shape)],
                                           f0=f0)
