@@ -397,6 +397,21 @@ def test_mismatch_when_nothing_explains_the_update():
     assert f.evidence["candidates"][0]["residual"] > 1e-3
 
 
+def test_mismatch_with_first_order_attribution_hint():
+    def step(t, X, y):
+        g = np.zeros(2)
+        for i in range(len(X)):
+            g += (2 if i == 1 else 1) * (X[i] @ t - y[i]) * X[i]  # sample 1 counted twice
+        return t - 0.1 * g
+
+    X, y = LIN_X[:2], LIN_Y[:2]
+    r = check_step(step, lambda t, X, y: 0.5 * np.sum((X @ t - y) ** 2), np.zeros(2), X, y,
+                   lr=0.1)
+    (f,) = r.findings
+    assert f.code == "update.mismatch"
+    assert f.evidence["attribution_hint"]["weights"] == pytest.approx([1, 2])
+
+
 def test_integer_update_is_truncated():
     def step(p, X, y):
         return np.round(p - 0.1 * 2 * X.T @ (X @ p - y) / len(y)).astype(int)

@@ -163,7 +163,11 @@ def classify_block(b: BlockData, rtol: float) -> tuple[dict, Finding | None]:
     s = float(np.max(np.abs(n))) if n.size else 0.0
     s = s if s > 0 else b.scale_floor
     tol_text = f"|a - n| <= {rtol:g}·max(|a|, |n|) + {rtol:g}·{s:.3g} + 10·(finite-difference error)"
-    verdict = {"block": b.name, "shape": list(n.shape), "tolerance": tol_text}
+    verdict = {"block": b.name, "shape": list(n.shape), "tolerance": tol_text,
+               "why": "relative test with a floor at the block's gradient scale, so entries "
+                      "tiny next to their block are not judged by relative error alone, plus "
+                      "10x the finite-difference error estimate (Richardson: truncation + "
+                      "rounding)"}
 
     if a.shape != n.shape:
         verdict.update(verdict="gradient.shape", n_wrong=int(n.size))

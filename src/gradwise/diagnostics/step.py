@@ -83,7 +83,8 @@ class StepCheck(Result):
         for b in self.get("blocks", []):
             res = b.get("residual")
             rs = f", residual {res:.2e}" if res is not None else ""
-            lines.append(f"{b['block']}: {b['verdict']} — {b.get('explained_by')}{rs}")
+            how = b.get("explained_by") or "no replayed variant"
+            lines.append(f"{b['block']}: {b['verdict']} — {how}{rs}")
         return lines
 
 
@@ -516,11 +517,17 @@ class _Context:
             if best is None:
                 entry.update(verdict="update.mismatch", explained_by=None,
                              residual=rows[0][0] if rows else None)
+                hint = self._attribution(b)
+                msg = (f"The update of {nm} matches none of the replayed variants (best: "
+                       f"{rows[0][3].label}, relative residual {rows[0][0]:.3g}).")
+                if hint and hint["residual"] < 1e-6:
+                    w = ", ".join(f"{x:.3g}" for x in hint["weights"])
+                    msg += (f" To first order it weights the samples' gradients [{w}] "
+                            "(1 = each sample once).")
                 findings.append(Finding(
-                    "update.mismatch", "fault",
-                    f"The update of {nm} matches none of the replayed variants (best: "
-                    f"{rows[0][3].label}, relative residual {rows[0][0]:.3g}).",
-                    evidence={"candidates": entry["candidates"]}, location=nm))
+                    "update.mismatch", "fault", msg,
+                    evidence={"candidates": entry["candidates"], "attribution_hint": hint},
+                    location=nm))
                 blocks.append(entry)
                 continue
             r_fit, r_given, lr_fit, cand = best
@@ -533,6 +540,23 @@ class _Context:
             if code:
                 findings.append(self._finding(code, nm, cand, lr_fit, entry))
         return blocks, _merge(findings)
+
+    def _attribution(self, b):
+        """First-order hint: weights c_i with Δθ_b ≈ −lr Σ c_i ∇ℓ_i(θ0) (least squares).
+
+        Only a hint (a sequential SGD epoch is not first-order in lr); None when the
+        block has fewer entries than there are samples or the loss is not a sum/mean.
+        """
+        if self.reduction is None or self.theta[b].size < self.n or self.n > self.max_seq:
+            return None
+        lr = self.lr_ref if self.lr_ref and np.isfinite(self.lr_ref) else None
+        if lr is None:
+            return None
+        Gb = np.stack([g[b].ravel() for g in self._per_sample(self.theta)], axis=1)
+        c, *_ = np.linalg.lstsq(-lr * Gb, self.delta[b].ravel(), rcond=None)
+        fit = -lr * Gb @ c
+        return {"weights": [float(x) for x in c],
+                "residual": _rel(fit - self.delta[b].ravel(), self.delta[b], fit)}
 
     def _legit_code(self, lr_fit, r_given):
         if lr_fit < 0:
