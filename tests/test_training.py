@@ -380,6 +380,21 @@ def test_scheduler_is_stepped_per_epoch():
     np.testing.assert_allclose(r.lr, [0.1, 0.05, 0.025, 0.0125])
 
 
+def test_plateau_scheduler_gets_the_epoch_loss():
+    X, y = linreg()
+    lin = nn.Linear(3, 1, init="zeros")
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    seen = []
+
+    class Plateau(optim.lr_scheduler.ReduceLROnPlateau):
+        def step(self, metrics):
+            seen.append(metrics)
+            super().step(metrics)
+
+    r = train(lin, nn.MSELoss(), opt, (X, y), 3, scheduler=Plateau(opt), progress=False)
+    np.testing.assert_array_equal(seen, r.loss_curve)
+
+
 # --------------------------------------------------------------------- dtype, progress
 def test_float32_end_to_end():
     X, y = linreg()

@@ -68,6 +68,7 @@ stop : bool
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
@@ -303,13 +304,17 @@ def _sq_norm(a: np.ndarray) -> float:
     return float(np.dot(v, v))
 
 
-def _step_scheduler(scheduler: Any, epoch_loss: float) -> None:
+def _scheduler_stepper(scheduler: Any):
+    """A function ``f(epoch_loss)`` that steps ``scheduler`` once per epoch: with the
+    epoch loss when its ``step`` requires an argument (``ReduceLROnPlateau``)."""
     if scheduler is None:
-        return
-    if getattr(scheduler, "needs_metric", False) or type(scheduler).__name__ == "ReduceLROnPlateau":
-        scheduler.step(epoch_loss)
-    else:
-        scheduler.step()
+        return None
+    params = inspect.signature(scheduler.step).parameters.values()
+    needs_metric = any(
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in params
+    )
+    return (lambda loss: scheduler.step(loss)) if needs_metric else (lambda loss: scheduler.step())
 
 
 def train(
@@ -407,6 +412,7 @@ def train(
     stopped_reason = "max_epochs"
     nonfinite_step = None
     bad_block = None
+    step_scheduler = _scheduler_stepper(scheduler)
     bar = _progress(progress, int(epochs))
 
     if hasattr(model, "train"):
@@ -472,7 +478,8 @@ def train(
             if stopped_reason != "max_epochs":
                 break
             state.epoch_loss = loss_curve[-1]
-            _step_scheduler(scheduler, state.epoch_loss)
+            if step_scheduler is not None:
+                step_scheduler(state.epoch_loss)
             for cb in cb_epoch:
                 cb(state)
             if bar is not None:
