@@ -37,7 +37,11 @@ from gradwise._result import Finding, Result
 from gradwise._tree import unflatten
 from gradwise.diagnostics._classify import describe_factor
 from gradwise.diagnostics.check import _copies, _leaves_like, _prepare, _to_array
-from gradwise.diagnostics.finite_diff import CountedFunction, numeric_gradient
+from gradwise.diagnostics.finite_diff import (
+    CountedFunction,
+    directional_derivative,
+    numeric_gradient,
+)
 
 __all__ = ["check_step", "StepCheck"]
 
@@ -45,6 +49,9 @@ __all__ = ["check_step", "StepCheck"]
 MAX_SEQUENTIAL = 64
 #: component-by-component replays are tried for blocks up to this size
 MAX_COMPONENTS = 64
+#: autodiff gradients are verified entry by entry up to this many entries (else along a
+#: random direction) before they are trusted
+MAX_VERIFY = 2000
 
 
 class StepCheck(Result):
@@ -125,23 +132,44 @@ class _Gradients:
         g = ad_grad(lambda p: self.loss(p, Xr, yr))(unflatten(self.treedef, _copies(leaves)))
         return [np.asarray(a, dtype=np.float64) for a in _leaves_like(g, self.info, "autodiff")]
 
+    def _first(self, leaves, rows):
+        """Choose the method: autodiff if the loss traces and agrees with finite
+        differences (every entry up to MAX_VERIFY entries, else along a random
+        direction), finite differences otherwise."""
+        self.method = "finite differences"
+        try:
+            ad = self._autodiff(leaves, rows)
+            if any(a.shape != x.shape or not np.all(np.isfinite(a)) for a, x in zip(ad, leaves)):
+                raise ValueError("autodiff gradient has the wrong shape")
+        except Exception:
+            return self._numeric(leaves, rows)
+        Xr, yr = self._rows(rows)
+        fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), Xr.copy(),
+                                                  yr.copy()), "loss")
+        if sum(a.size for a in leaves) <= MAX_VERIFY:
+            num = numeric_gradient(fc, leaves).value
+            scale = max(max((float(np.max(np.abs(n))) for n in num if n.size), default=0.0),
+                        1e-300)
+            ok = all(np.allclose(a, n, rtol=1e-6, atol=1e-7 * scale) for a, n in zip(ad, num))
+            if not ok:
+                return num
+        else:
+            v = [np.random.default_rng(0).standard_normal(a.shape) for a in leaves]
+            d = directional_derivative(fc, leaves, v)
+            pred = sum(float(np.vdot(a, vv)) for a, vv in zip(ad, v))
+            ok = abs(pred - d.value) <= 1e-6 * (abs(pred) + abs(d.value)) + 10 * d.error
+            if not ok:
+                return self._numeric(leaves, rows)
+        self.method = "autodiff"
+        return ad
+
     def __call__(self, leaves, rows=None):
         key = (rows, tuple(a.tobytes() for a in leaves))
         if key in self.cache:
             return self.cache[key]
         self.count += 1
         if self.method is None:
-            num = self._numeric(leaves, rows)
-            self.method = "finite differences"
-            try:
-                ad = self._autodiff(leaves, rows)
-                scale = max(max(float(np.max(np.abs(n))) for n in num), 1e-300)
-                if all(a.shape == n.shape and np.allclose(a, n, rtol=1e-6, atol=1e-7 * scale)
-                       for a, n in zip(ad, num)):
-                    self.method = "autodiff"
-            except Exception:
-                pass
-            out = num
+            out = self._first(leaves, rows)
         elif self.method == "autodiff":
             out = self._autodiff(leaves, rows)
         else:
