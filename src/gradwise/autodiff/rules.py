@@ -18,6 +18,7 @@ Walther 2008, ch. 3, for the reverse mode).
 from __future__ import annotations
 
 import math
+import string
 
 import numpy as np
 from scipy.special import expit
@@ -203,24 +204,34 @@ def _extreme_vjp(g, ans, x, axis=None, keepdims=False):
 def _prod_vjp(g, ans, x, axis=None, keepdims=False):
     xv = _v(x)
     ge = _expand(g, xv.shape, axis, keepdims)
-    if isinstance(x, Tensor) or np.all(xv != 0):
+    if np.all(xv != 0):
         return ge * _expand(ans, xv.shape, axis, keepdims) / x
-    # with zeros: product of the other entries via exclusive cumulative products
-    ax = axis
-    if ax is None:
-        flat = xv.reshape(-1)
-        return (ge * _others_prod(flat, 0).reshape(xv.shape))
-    if np.ndim(ax) != 0:
-        raise NotImplementedError("prod gradient with zeros over several axes")
-    return ge * _others_prod(xv, ax)
+    return ge * _others_prod(x, axis)  # exact with zeros (prod/x would be 0/0)
 
 
 def _others_prod(x, axis):
-    x = np.moveaxis(x, axis, -1)
-    ones = np.ones(x.shape[:-1] + (1,), dtype=x.dtype)
-    left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
-    right = np.cumprod(np.concatenate([ones, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-    return np.moveaxis(left * right, -1, axis)
+    """For every entry, the product of the other entries over ``axis`` (exact with zeros).
+
+    Plain arrays: exclusive cumulative products from both sides, O(n). Tensors
+    (under ``create_graph``): the product of each row of an n×n matrix whose
+    diagonal is replaced by 1, built from primitives so it is differentiable.
+    """
+    xv = _v(x)
+    nd = xv.ndim
+    axes = list(range(nd)) if axis is None else sorted(int(a) % nd for a in np.atleast_1d(axis))
+    rest = [a for a in range(nd) if a not in axes]
+    xt = np.transpose(x, rest + axes)
+    tshape = _v(xt).shape
+    n = int(np.prod([xv.shape[a] for a in axes], dtype=np.int64))
+    flat = np.reshape(xt, tshape[:len(rest)] + (n,))
+    if isinstance(x, Tensor):
+        others = np.prod(np.where(np.eye(n, dtype=bool), 1.0, flat[..., None, :]), axis=-1)
+    else:
+        ones = np.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+        left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = left * right
+    return np.transpose(np.reshape(others, tshape), tuple(np.argsort(rest + axes)))
 
 
 def _reduce_fwd(fn):
@@ -405,19 +416,28 @@ def _einsum_vjp(i, g, ans, *ops, subscripts):
     ins, out = subscripts.split("->")
     ins = ins.split(",")
     target = ins[i]
-    if len(set(target)) != len(target):
-        raise NotImplementedError(
-            f"einsum gradient for an operand with a repeated index ('{target}')")
+    uniq = "".join(dict.fromkeys(target))  # a repeated index (diagonal, trace) counts once
     others = [ins[j] for j in range(len(ops)) if j != i]
     present = set(out).union(*others) if others else set(out)
-    kept = "".join(c for c in target if c in present)
+    kept = "".join(c for c in uniq if c in present)
     spec = ",".join([out] + others) + "->" + kept
     gi = np.einsum(spec, g, *[ops[j] for j in range(len(ops)) if j != i])
-    if kept != target:  # indices summed in this operand alone: broadcast back
-        shape = _v(ops[i]).shape
-        gi = np.broadcast_to(
-            gi.reshape(tuple(shape[k] if c in present else 1 for k, c in enumerate(target))),
-            shape)
+    shape = _v(ops[i]).shape
+    dim = {c: shape[target.index(c)] for c in uniq}
+    if kept != uniq:  # indices summed in this operand alone: broadcast back
+        gi = np.broadcast_to(gi.reshape(tuple(dim[c] if c in present else 1 for c in uniq)),
+                             tuple(dim[c] for c in uniq))
+    if uniq != target:  # back onto the diagonal: one identity matrix per repeat
+        free = iter(c for c in string.ascii_letters if c not in subscripts)
+        renamed, deltas = [], []
+        for c in target:
+            if c in renamed:
+                renamed.append(next(free))
+                deltas.append(c + renamed[-1])
+            else:
+                renamed.append(c)
+        eyes = [np.eye(dim[d[0]], dtype=_v(g).dtype) for d in deltas]
+        gi = np.einsum(",".join([uniq] + deltas) + "->" + "".join(renamed), gi, *eyes)
     return gi
 
 
