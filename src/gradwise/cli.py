@@ -1,7 +1,8 @@
 """The ``gradwise`` command line: ``fit``, ``explain``, ``check``, ``datasets``, ``demo``.
 
 Exit codes (DESIGN.md): 0 ran and found nothing wrong, 1 ran and found faults,
-2 bad usage or bad input — one clear line on stderr and nothing written.
+2 bad usage or bad input — one clear line on stderr and nothing written;
+3 an internal error of gradwise itself (e.g. the diagnosis failed), nothing written.
 
 Start-up is light: this module imports only typer and rich at import time;
 NumPy-heavy layers, pandas, scikit-learn and matplotlib are imported inside
@@ -145,7 +146,11 @@ def fit(
         job = fitjob.prepare(options)
     except fitjob.BadInput as e:
         raise _fail(str(e)) from None
-    report = fitjob.run(job, progress=not json_)
+    try:
+        report = fitjob.run(job, progress=not json_)
+    except fitjob.InternalError as e:
+        typer.echo(f"gradwise: internal error: {e} (a bug in gradwise; please report it)", err=True)
+        raise typer.Exit(3) from None
     if json_:
         import json
 

@@ -75,3 +75,17 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(runner, workdir, lis
     assert r.stderr.startswith("gradwise: error: ") and r.stderr.count("\n") == 1
     assert message in r.stderr
     assert listing(workdir) == before
+
+
+def test_a_failing_diagnosis_is_an_internal_error_not_a_clean_run(runner, workdir, listing, monkeypatch):
+    import gradwise.models._base as base
+
+    def broken(estimator, result, X, y):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(base, "fit_hooks", lambda: [broken])  # the name the estimators call
+    (workdir / "ok.csv").write_text(CSV)
+    r = runner.invoke(app, ["fit", "ok.csv", "--out", "o"])
+    assert r.exit_code == 3
+    assert "internal error: the diagnosis of the run failed" in r.stderr and "boom" in r.stderr
+    assert listing(workdir) == ["ok.csv"]

@@ -23,6 +23,7 @@ import numpy as np
 
 __all__ = [
     "BadInput",
+    "InternalError",
     "FitOptions",
     "ModelSpec",
     "Job",
@@ -37,6 +38,10 @@ __all__ = [
 
 class BadInput(ValueError):
     """Bad usage or bad input; the message is one line naming the problem and the fix."""
+
+
+class InternalError(RuntimeError):
+    """gradwise itself failed (e.g. the diagnosis of a finished run); nothing is written."""
 
 
 @dataclass
@@ -533,13 +538,16 @@ def run(job: Job, progress: bool = True) -> dict:
     est.set_params(verbose=progress)
     start_check = _StartCheck()
     t0 = time.perf_counter()
-    with warnings.catch_warnings():  # the diagnosis reports what these warnings say
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         est.fit(job.X, job.y, callbacks=[start_check])
     elapsed = time.perf_counter() - t0
     gc = start_check.result
     result = est.result_
     diagnosis = getattr(est, "diagnosis_", None)
+    if diagnosis is None:  # the diagnosis itself failed: say so rather than report "no faults"
+        why = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        raise InternalError("the diagnosis of the run failed" + (f": {why[-1]}" if why else ""))
     loss_curve = np.asarray(result.loss_curve, dtype=float)
     metrics = _metrics(job, est)
     optimum = _optimum(job, est, metrics, diagnosis)
