@@ -124,8 +124,18 @@ def var(x, axis=None, ddof=0, keepdims=False):
 
 
 def std(x, axis=None, ddof=0, keepdims=False):
-    """Standard deviation, ``sqrt(var)`` (composite)."""
-    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+    """Standard deviation, ``sqrt(var)`` (composite). Where the variance is 0 the
+    gradient is 0 (as in PyTorch), not NaN."""
+    return _sqrt0(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def _sqrt0(v):
+    """sqrt of a non-negative Tensor whose gradient is 0 where ``v == 0`` (instead of
+    inf * 0 = NaN): the "double where" so that no branch sees sqrt'(0)."""
+    pos = v.data > 0
+    if pos.all():
+        return sqrt(v)
+    return where(pos, sqrt(where(pos, v, 1.0)), 0.0)
 
 
 def reshape(x, shape):

@@ -150,7 +150,7 @@ def _np_transpose(a, axes=None):
 def _np_linalg_norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
     if ord not in (None, 2, "fro") or (ord == 2 and (axis is None and np.ndim(_values(x)) > 1)):
         raise TypeError("gradwise: np.linalg.norm is differentiable only for the 2-/Frobenius norm")
-    return F.sqrt(F.sum(F.square(x), axis=axis, keepdims=keepdims))
+    return F._sqrt0(F.sum(F.square(x), axis=axis, keepdims=keepdims))
 
 
 _FUNCS = {
