@@ -66,6 +66,13 @@ def nonzero(rng, shape, i):
     return rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
 
 
+def with_zeros(rng, shape, i):
+    """Like :func:`nonzero`, but about a third of the entries exactly 0 (prod is a
+    polynomial: smooth there, yet x / prod-style formulas break)."""
+    x = nonzero(rng, shape, i)
+    return np.where(rng.uniform(size=shape) < 0.35, 0.0, x)
+
+
 # ------------------------------------------------------------------------ spec
 @dataclass(frozen=True)
 class Spec:
@@ -241,6 +248,12 @@ def _reduce_specs():
     spec("max_method", "max", lambda x: x.max(), lambda T, x: x.max(), M34, distinct)
     spec("min_method", "min", lambda x: x.min(axis=1), lambda T, x: x.amin(1), M34, distinct)
     spec("prod_method", "prod", lambda x: x.prod(axis=0), lambda T, x: x.prod(0), M34, nonzero)
+    for axis, keepdims, shapes in REDUCE_CASES[2:]:
+        spec(f"prod_with_zeros[axis={axis},keepdims={keepdims}]", "prod",
+             lambda x, a=axis, k=keepdims: gw.prod(x, axis=a, keepdims=k),
+             lambda T, x, a=axis, k=keepdims: _t_prod(T, x, a, k), shapes, with_zeros)
+    spec("prod_with_zeros[all]", "prod", gw.prod, lambda T, x: x.prod(),
+         (((3,),), ((3, 4),), ((2, 3, 4),)), with_zeros)
     spec("logsumexp_method", "logsumexp", lambda x: x.logsumexp(axis=1),
          lambda T, x: x.logsumexp(1), M34)
 
@@ -435,6 +448,12 @@ _EINSUM = {
     "...i,...i->...": ((2, 3), (3,)),
     "ij,k->i": ((3, 4), (2,)),
     "ij,jk,kl->il": ((2, 3), (3, 4), (4, 2)),
+    "ii->": ((3, 3),),
+    "ii": ((3, 3),),
+    "ii->i": ((3, 3),),
+    "bii->bi": ((2, 3, 3),),
+    "iji->j": ((3, 2, 3),),
+    "ij,ii->j": ((3, 4), (3, 3)),
 }
 for _sub, _shapes in _EINSUM.items():
     spec(f"einsum[{_sub}]", "einsum", lambda *ops, s=_sub: gw.einsum(s, *ops),
@@ -464,6 +483,8 @@ def numeric_vjp(fn, xs, w, eps=1e-5):
 
 
 def rel_err(a, b):
-    """Relative error in the 2-norm (0 when both are zero)."""
+    """Relative error in the 2-norm, ``|a - b| / max(|a|, |b|, 1)``: an absolute error
+    for results of norm below 1, where an exact 0 meets finite-difference noise
+    (e.g. the Hessian of a product with three zero factors)."""
     a, b = np.asarray(a, dtype=F64), np.asarray(b, dtype=F64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-12))
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1.0))
