@@ -243,3 +243,17 @@ def test_parameter_is_a_trainable_tensor():
     assert isinstance(p, gw.Tensor) and p.requires_grad and p.dtype == np.float64
     assert repr(p).startswith("Parameter containing:")
     assert (p * 2).__class__ is gw.Tensor
+
+
+def test_pickle_and_deepcopy_keep_parameters_trainable():
+    import copy
+    import pickle
+
+    net = _mlp()
+    x = np.ones((2, 3))
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert isinstance(clone[0].weight, nn.Parameter) and clone[0].weight.requires_grad
+        assert clone[0].weight.data is not net[0].weight.data
+        np.testing.assert_array_equal(clone(x).data, net(x).data)
+        clone(x).sum().backward()
+        assert clone[0].weight.grad is not None and net[0].weight.grad is None

@@ -175,8 +175,10 @@ def binary_cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Te
     Notes
     -----
     The clamp (PyTorch's) keeps the loss finite at p = 0 or 1; the argument of the
-    log is clamped first (at ``exp(-100)``), so the gradient there is 0, never NaN.
-    Inside the clamp the gradient is ``(p - y) / (p (1 - p))``.
+    log is first raised to the smallest positive number of the dtype, so the
+    gradient where the clamp is active is 0, never NaN (PyTorch instead divides by
+    ``max(p (1 - p), 1e-12)`` there). Inside the clamp the gradient is
+    ``(p - y) / (p (1 - p))``.
     """
     check_reduction(reduction)
     x = _as_input(input, "binary_cross_entropy")
@@ -189,7 +191,9 @@ def binary_cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Te
             f"[{np.nanmin(xd):.4g}, {np.nanmax(xd):.4g}]; for logits use "
             "binary_cross_entropy_with_logits (nn.BCEWithLogitsLoss)"
         )
-    tiny = np.exp(np.asarray(LOG_CLAMP, dtype=x.dtype))
+    # log(max(p, tiny)) is finite (<= -103 for float32, -744 for float64) and then
+    # clamped at -100, so p = 0 gives exactly PyTorch's value and a zero gradient
+    tiny = np.finfo(x.dtype).smallest_subnormal
     log_p = maximum(log(maximum(x, tiny)), LOG_CLAMP)
     log_1mp = maximum(log(maximum(1.0 - x, tiny)), LOG_CLAMP)
     return _reduce(-(t * log_p + (1.0 - t) * log_1mp), reduction)

@@ -47,7 +47,7 @@ class Parameter(Tensor):
         super().__init__(data, requires_grad=requires_grad, name=name)
 
     def __repr__(self) -> str:
-        return f"Parameter containing:\n{np.array2string(self.data, prefix='  ')}"
+        return "Parameter containing:\n" + super().__repr__()
 
     # Tensors with an elementwise ``__eq__`` are unhashable; parameters are
     # identified by identity (dictionary keys of optimizer state, de-duplication).
