@@ -231,7 +231,9 @@ def check_step(
         epoch of per-sample SGD, or one full-batch/mini-batch step). It gets
         copies, so in-place updates are fine. It is called twice with the same
         input (a second call must give the same result unless the step keeps
-        state, like momentum).
+        state, like momentum). It must be deterministic: a step that shuffles
+        the rows itself cannot be replayed (shuffle outside and pass the rows in
+        their order), and stateful steps are expected in their initial state.
     loss : callable
         ``loss(params, X, y) -> float``: your loss over the given rows (sum or
         mean over rows). Gradients come from gradwise autodiff when it accepts
