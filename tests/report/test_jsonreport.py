@@ -63,3 +63,11 @@ def test_schema_rejects_a_malformed_finding():
     del rep["files"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(rep, load_schema())
+
+
+def test_fix_as_fit_options():
+    from gradwise.report.terminal import fit_options
+
+    assert fit_options({"standardize": True, "lr": 0.9000000000000006}) == "--standardize --lr 0.9"
+    assert fit_options({"lr": 0.0012567535912609933, "epochs": 100954}) == "--lr 0.00125675 --epochs 100954"
+    assert fit_options({"init": "glorot"}) is None and fit_options(None) is None

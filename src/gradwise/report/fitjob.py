@@ -493,6 +493,8 @@ def _stop_note(result: Any) -> str | None:
     if str(reason).startswith("nonfinite"):
         what = str(reason).removeprefix("nonfinite_")
         return f"training stopped: the {what} became NaN/inf at step {result.get('nonfinite_step')}"
+    if reason == "converged":
+        return f"training stopped early: the loss stopped improving (epoch {result.get('n_epochs')})"
     return f"training stopped early: {reason}"
 
 

@@ -66,7 +66,7 @@ class _LogY:
     def setup(self, ax) -> None:
         if not self.exponents:
             ax.set_yscale("log")
-            ax.set_ylim(self.lo / 2, self.hi * 2)
+            ax.set_ylim(self.lo / 1.5, self.hi * 1.5)
             return
         from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -130,6 +130,10 @@ def plot_loss(
         if has_opt:
             ax.axhline(ly(np.array([optimum]))[0], color="black", ls="--", lw=1.2, label=optimum_label)
         ly.setup(ax)
+        if len(finite):
+            k = finite[-1]
+            ax.annotate(f"epoch {k + 1}: {y[k]:.6g}", xy=(k + 1, ly(y[k : k + 1])[0]), xytext=(-10, 12),
+                        textcoords="offset points", ha="right", fontsize=9, color="tab:blue")
         if note:
             ax.text(0.01, 0.98, note, transform=ax.transAxes, va="top", fontsize=9, color="tab:red")
         ax.set_xlabel("epoch")

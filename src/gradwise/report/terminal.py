@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["fmt", "render_findings", "render_fit_report", "finding_panel"]
+__all__ = ["fmt", "fit_options", "render_findings", "render_fit_report", "finding_panel"]
 
 _STYLE = {"fault": "bold red", "warning": "bold yellow", "info": "bold cyan"}
 
@@ -61,13 +61,35 @@ def _to_dict(f: Any) -> dict:
     return f.to_dict() if hasattr(f, "to_dict") else dict(f)
 
 
-def finding_panel(finding: Any) -> Panel:
+#: fix keys that map one-to-one to `gradwise fit` options
+_FIT_OPTIONS = {"lr": "--lr", "epochs": "--epochs", "optimizer": "--optimizer", "batch_size": "--batch-size"}
+
+
+def fit_options(fix: dict | None) -> str | None:
+    """The `gradwise fit` options that apply a fix, e.g. ``--standardize --lr 0.9``;
+    None when some part of the fix has no option."""
+    if not fix:
+        return None
+    parts = []
+    for key, value in fix.items():
+        if key == "standardize" and value is True:
+            parts.append("--standardize")
+        elif key in _FIT_OPTIONS and value is not None:
+            parts.append(f"{_FIT_OPTIONS[key]} {fmt(value) if isinstance(value, float) else value}")
+        else:
+            return None
+    return " ".join(parts)
+
+
+def finding_panel(finding: Any, *, cli_fix: bool = False) -> Panel:
     """One finding as a rich Panel: message, evidence, fix and its verification.
 
     Parameters
     ----------
     finding : Finding or dict
         A :class:`gradwise.Finding` or its ``to_dict()``.
+    cli_fix : bool, default False
+        Also show the fix as `gradwise fit` options (see :func:`fit_options`).
     """
     f = _to_dict(finding)
     sev = f["severity"]
@@ -85,6 +107,9 @@ def finding_panel(finding: Any) -> Panel:
         parts.append(t)
     if f.get("fix"):
         parts.append(Text.assemble(("fix: ", "bold green"), fmt(f["fix"])))
+        options = fit_options(f["fix"]) if cli_fix else None
+        if options:
+            parts.append(Text.assemble(("rerun with: ", "bold green"), options))
     verified = f.get("verified")
     if verified:
         summary = verified.get("summary") if isinstance(verified, dict) else None
@@ -92,13 +117,15 @@ def finding_panel(finding: Any) -> Panel:
     return Panel(Group(*parts), title=head, title_align="left", border_style=_STYLE.get(sev, "white"))
 
 
-def render_findings(findings: Iterable[Any], console: Console, *, empty: str = "no findings") -> None:
-    """Print each finding as a panel, or ``empty`` when there is none."""
+def render_findings(
+    findings: Iterable[Any], console: Console, *, empty: str = "no findings", cli_fix: bool = False
+) -> None:
+    """Print each finding as a panel (see :func:`finding_panel`), or ``empty`` when there is none."""
     findings = list(findings)
     if not findings:
         console.print(Text(empty, style="bold green"))
     for f in findings:
-        console.print(finding_panel(f))
+        console.print(finding_panel(f, cli_fix=cli_fix))
 
 
 def _kv_table(title: str, rows: Mapping[str, Any]) -> Table:
@@ -194,10 +221,12 @@ def render_fit_report(report: dict, console: Console) -> None:
     if gc is not None:
         status = Text("ok", style="green") if gc["ok"] else Text("FAILED", style="bold red")
         if gc.get("max_rel_error") is not None:
-            status.append(f" (autodiff vs finite differences: max relative error {fmt(gc['max_rel_error'])})")
+            status.append(f" (max relative error {gc['max_rel_error']:.1e})")
         console.print(Text.assemble(("Gradient check at the start: ", "bold"), status))
     console.print(Text("Findings", style="bold"))
-    render_findings(report["findings"], console, empty="no findings: the run converged and nothing looks wrong")
+    render_findings(
+        report["findings"], console, empty="no findings: the run converged and nothing looks wrong", cli_fix=True
+    )
     n_faults = sum(f["severity"] == "fault" for f in report["findings"])
     verdict = (
         Text(f"{n_faults} fault(s) found", style="bold red") if n_faults else Text("no faults", style="bold green")
