@@ -16,6 +16,7 @@ import importlib
 _LAZY = {
     "check_gradient": "check",
     "check_backward": "check",
+    "gradients_from_update": "check",
     "GradientCheck": "check",
     "check_step": "step",
     "StepCheck": "step",
