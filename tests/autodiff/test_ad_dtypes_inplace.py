@@ -260,3 +260,44 @@ def test_p3_in_place_update_that_would_change_the_shape_raises():
     # the right gradient of L = sum(C), C = A + b, is [4, 4, 4, 4], shape (4,)
     (gw.tensor(upstream) + b).sum().backward()
     np.testing.assert_array_equal(b.grad.data, [4.0, 4.0, 4.0, 4.0])
+
+
+# ---- aliasing: in-place writes through another Tensor sharing the memory
+def _detach_alias(x):
+    d = x.detach()
+    d += 1.0
+
+
+def _view_alias(x):
+    with gw.no_grad():
+        v = x[0:2]
+        v *= 3.0
+
+
+def _reshape_alias(x):
+    with gw.no_grad():
+        v = x.reshape(2)
+        v += 1.0
+
+
+@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #3: detach()/views share the data "
+                   "but not the version counter: silently wrong gradient")
+@pytest.mark.parametrize("alias", [_detach_alias, _view_alias, _reshape_alias],
+                         ids=["detach", "basic-index view", "reshape view"])
+def test_in_place_write_through_an_alias_of_a_saved_tensor_makes_backward_raise(alias):
+    x = gw.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    alias(x)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #4: the version of a node's own "
+                   "output (used as `ans` by exp/sqrt/tanh/sigmoid/... VJPs) is not checked")
+def test_in_place_change_of_an_output_its_vjp_reuses_makes_backward_raise():
+    x = gw.tensor([1.0, 2.0], requires_grad=True)
+    y = gw.exp(x)
+    with gw.no_grad():
+        y += 1.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()
