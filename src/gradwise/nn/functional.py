@@ -281,10 +281,14 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Tensor:
         )
     n, c = x.shape
     logp = log_softmax(x, axis=1)
+    # one path for both target forms: loss = sum(logp * w) with per-entry weights
+    # w = -t / n ("mean"), -t ("sum"/"none"); t one-hot for class indices
+    scale = -1.0 if reduction != "mean" else (-1.0 / n if n else np.nan)
     tshape = np.shape(target.data if isinstance(target, Tensor) else target)
     if len(tshape) == 1:
         idx = _class_indices(target, n, c)
-        loss = -logp[np.arange(n), idx]
+        w = np.zeros((n, c), dtype=x.dtype)
+        w[np.arange(n), idx] = scale
     else:
         t = _as_target(target, x.dtype)
         if tuple(t.shape) != (n, c):
@@ -292,5 +296,7 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Tensor:
                 f"cross_entropy: probability target must have the logits' shape {(n, c)}, "
                 f"got {tuple(t.shape)}"
             )
-        loss = -(logp * t).sum(axis=1)
-    return _reduce(loss, reduction)
+        w = t * scale
+    if reduction == "none":
+        return (logp * w).sum(axis=1)
+    return (logp * w).sum()
