@@ -29,6 +29,10 @@ CASES = {  # name: (gradwise fn, torch fn, input)
                            [-1.0, 1.0, 0.0, 2.0, -3.0]),
     "sign at 0": (gw.sign, lambda T, x: x.sign(), [0.0, 2.0]),
     "pow at 0 (integer exponent)": (lambda x: x ** 2, lambda T, x: x ** 2, [0.0, -1.0]),
+    "pow exponent 0 at base 0": (lambda x: x ** 0, lambda T, x: x ** 0, [0.0, 2.0]),
+    "pow tensor exponent 0 at base 0": (
+        lambda x: x ** gw.tensor([0.0, 1.5], requires_grad=True),
+        lambda T, x: x ** T.tensor([0.0, 1.5], dtype=x.dtype, requires_grad=True), [0.0, 2.0]),
     "pow base 0 exponent grad": (lambda x: gw.tensor([0.0, 2.0]) ** x,
                                  lambda T, x: T.tensor([0.0, 2.0], dtype=x.dtype) ** x, [2.0, 3.0]),
     "std of a constant row": (lambda x: gw.std(x, axis=1), lambda T, x: x.std(1, correction=0),

@@ -99,6 +99,9 @@ def _pow_fwd(x, y):
 def _pow_dx(g, ans, x, y):
     if type(y) in (int, float) and y == 2:
         return g * 2 * x
+    yv = _v(y)
+    if np.any(yv == 0):  # d(x**0)/dx = 0 also at x = 0 (y * x**(y-1) would be 0 * inf)
+        return g * y * x ** np.where(yv == 0, 1, y - 1)
     return g * y * x ** (y - 1)
 
 
