@@ -103,12 +103,12 @@ def fit(
     ] = None,
     activation: Annotated[Activation | None, typer.Option(help="Hidden-layer activation (mlp).")] = None,
     loss: Annotated[Loss | None, typer.Option(help="mse (regression), bce (binary), ce (classes).")] = None,
-    optimizer: Annotated[Optimizer | None, typer.Option(help="Update rule. Default: sgd.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
-    batch_size: Annotated[str | None, typer.Option(help="Mini-batch size N, or 'full' (default).")] = None,
+    optimizer: Annotated[Optimizer | None, typer.Option(help="Update rule. Default: the estimator's (sgd; adam for mlp).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate. Default: the estimator's.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Number of epochs. Default: the estimator's.")] = None,
+    batch_size: Annotated[str | None, typer.Option(help="Mini-batch size N or 'full'. Default: full batch (32 for mlp).")] = None,
     standardize: Annotated[bool, typer.Option("--standardize", help="Standardize the features.")] = False,
-    seed: Annotated[int | None, typer.Option(help="Random seed (initialisation, shuffling).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (initialisation, shuffling). Default: 0.")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder. Default: ./gradwise-out/<timestamp>.")
     ] = None,

@@ -305,7 +305,9 @@ def _check_numbers(options: FitOptions) -> None:
 def _estimator(spec: ModelSpec, task: str, options: FitOptions, batch_size: int | None) -> Any:
     from gradwise import models
 
-    params: dict[str, Any] = {"standardize": options.standardize, "batch_size": batch_size}
+    params: dict[str, Any] = {"standardize": options.standardize}
+    if options.batch_size is not None:  # else the estimator's default (full batch; 32 for an mlp)
+        params["batch_size"] = batch_size
     for key in ("lr", "epochs", "optimizer", "activation"):
         value = getattr(options, key)
         if value is not None:
