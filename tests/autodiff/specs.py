@@ -193,6 +193,10 @@ def _mask(x, y):
 
 spec("where", "where", lambda x, y: gw.where(_mask(x, y), x, y),
      lambda T, x, y: T.where(T.as_tensor(_mask(x, y)), x, y), B)
+_COND34 = np.arange(12).reshape(3, 4) % 5 < 2
+spec("where_condition_broadcasts_both", "where", lambda x, y: gw.where(_COND34, x, y),
+     lambda T, x, y: T.where(T.as_tensor(_COND34), x, y),
+     (((), (4,)), ((3, 1), ()), ((1, 4), (3, 1))))
 spec("clip", "clip", lambda x: gw.clip(x, -0.5, 0.5), lambda T, x: T.clamp(x, -0.5, 0.5), U,
      away(-0.5, 0.5))
 spec("clip_lower_method", "clip", lambda x: x.clip(-0.5), lambda T, x: T.clamp(x, min=-0.5), U,
@@ -407,7 +411,7 @@ spec("inplace_ops_non_leaf", "add mul sub div", _gw_inplace, lambda T, x, v: _gw
 # ------------------------------------------------------------ linear algebra
 spec("matmul", "matmul", lambda a, b: a @ b, lambda T, a, b: a @ b,
      (((3,), (3,)), ((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 2, 3), (3, 4)),
-      ((2, 3), (2, 3, 4)), ((3,), (2, 3, 4)), ((2, 1, 2, 3), (3, 3, 2))))
+      ((2, 3), (2, 3, 4)), ((3,), (2, 3, 4)), ((2, 3, 4), (4,)), ((2, 1, 2, 3), (3, 3, 2))))
 spec("matmul_fn", "matmul", gw.matmul, lambda T, a, b: T.matmul(a, b), (((2, 3), (3, 4)),))
 spec("rmatmul_array", "matmul", lambda b: np.ones((2, 3), dtype=b.dtype) @ b,
      lambda T, b: T.ones((2, 3), dtype=b.dtype) @ b, (((3, 4),), ((3,),)))
