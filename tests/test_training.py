@@ -422,6 +422,21 @@ def test_progress_bar_silent_when_not_a_terminal(capsys):
     assert out.out == "" and out.err == ""
 
 
+def test_progress_bar_only_on_a_terminal_and_when_enabled(monkeypatch):
+    import sys
+
+    from gradwise.training import _progress
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    for setting in (True, None):
+        bar = _progress(setting, 3)
+        assert bar is not None
+        bar[0].stop()
+    assert _progress(False, 3) is None
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert _progress(True, 3) is None and _progress(None, 3) is None
+
+
 def test_str_summary():
     X, y = linreg()
     lin = nn.Linear(3, 1)
