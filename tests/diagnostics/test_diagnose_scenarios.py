@@ -364,3 +364,17 @@ def test_diagnosis_is_picklable_and_json_safe(s5):
     assert back.codes() == d.codes() and back.findings[0].evidence == d.findings[0].evidence
     json.dumps(d.to_dict())
     assert "lr.too_high" in str(d)
+
+
+def test_s5_through_polynomial_regression_fit(s5):
+    from gradwise.models import PolynomialRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = PolynomialRegression(degree=3, lr=0.01, epochs=100).fit(s5["x"][:, None], s5["y"])
+    f = by_code(est.diagnosis_, "lr.too_high")
+    assert f.evidence["bound"] == pytest.approx(8.84e-3, rel=0.01)
+    assert f.evidence["predicted_growth"] == pytest.approx(f.evidence["observed_growth"], rel=0.05)
+    v = f.verified
+    assert v["method"] == "re-fit" and v["ok"], v
+    assert v["loss_end"] < 25.33  # the re-fit at the fixed lr falls from its first epoch

@@ -184,6 +184,7 @@ def diagnose(
     loss_fn: Any = None,
     monitor: Monitor | None = None,
     estimator: Any = None,
+    refit_data: tuple | None = None,
     n_classes: int | None = None,
     reference: dict | None = None,
     verify: bool = True,
@@ -235,6 +236,10 @@ def diagnose(
         non-finite value).
     estimator : fitted gradwise estimator, optional
         Fixes are then verified by re-fitting a clone.
+    refit_data : (X, y), optional
+        The data to re-fit ``estimator`` with, as passed to its ``fit`` (default
+        ``X``, ``y``; the fit hook passes the raw data while ``X`` holds the
+        expanded, standardised features the model saw).
     n_classes : int, optional
         Number of classes of a cross-entropy loss (``loss.plateau_chance``: the
         loss stuck at ln C).
@@ -276,6 +281,8 @@ def diagnose(
     opt_name, beta, opt_lr = _optimizer_info(optimizer, momentum)
     run = rules.Run(optimizer=opt_name, momentum=beta, every=int(every), batch_size=batch_size,
                     estimator=estimator, n_classes=n_classes)
+    if estimator is not None:
+        run.cache["refit_data"] = refit_data if refit_data is not None else (X, y)
     if reference is not None:
         run.cache["reference"] = reference
         if reference.get("baseline") is not None:

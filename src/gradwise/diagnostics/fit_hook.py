@@ -77,6 +77,7 @@ def attach_diagnosis(estimator: Any, result: Any, X: Any, y: Any) -> None:
         momentum=beta,
         batch_size=batch,
         estimator=estimator,
+        refit_data=(X, y),
         budget=BUDGET_FRACTION * float(result.get("total_time", 0.0)),
         n_classes=len(classes) if classes is not None and log_loss else None,
         reference=_reference(estimator, Xe, np.asarray(y)),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -228,7 +229,8 @@ def _verify_standardize(f: Finding, run: Run, budget: float) -> dict | None:
 
 def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
     est = run.estimator
-    if est is None or run.X is None or not hasattr(est, "get_params"):
+    Xf, yf = run.cache.get("refit_data", (run.X, run.y))
+    if est is None or Xf is None or not hasattr(est, "get_params"):
         return None
     params = est.get_params()
     fix = {k: v for k, v in f.fix.items() if k in params}
@@ -243,7 +245,9 @@ def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
         new["diagnose"] = False
     t0 = time.perf_counter()
     try:
-        clone = type(est)(**new).fit(run.X, run.y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the outcome is reported, not warned about
+            clone = type(est)(**new).fit(Xf, yf)
     except Exception as e:  # noqa: BLE001 - a failing fix is an outcome, reported as such
         return {"ok": False, "summary": f"re-fit with {fix} failed: {e}"}
     res = getattr(clone, "result_", None)
@@ -251,6 +255,22 @@ def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
     loss = float(lc[-1]) if len(lc) else math.nan
     out = {"fix": fix, "epochs": epochs, "loss_end": loss, "seconds": time.perf_counter() - t0,
            "method": "re-fit", "partial": epochs < want}
+    q = run.quadratic
+    model = getattr(clone, "model_", None)
+    if (out["partial"] and q is not None and run.objective is not None and model is not None
+            and set(fix) <= {"lr", "epochs"} and math.isfinite(loss)):
+        # the budget ended the re-fit early: finish the count exactly on the quadratic
+        x = run.objective.flat({n: p.data for n, p in model.named_parameters()})
+        more = steps_to_tolerance(q["eigenvalues"], q["eigenvectors"], x - q["x"],
+                                  float(fix.get("lr", params.get("lr"))), tolerance(q),
+                                  run.momentum) / run.steps_per_epoch
+        total = epochs + more
+        out.update(ok=math.isfinite(total), epochs_predicted=total,
+                   summary=(f"{_fmt_fix(fix)}: loss {first_loss(res):.6g} -> {loss:.6g} in "
+                            f"{epochs:,} epochs (re-fit, budget {budget:.2g} s); the optimum "
+                            f"{q['loss']:.6g} is reached after {_n(math.ceil(total))} epochs "
+                            "(exact for this quadratic)"))
+        return out
     ref = run.cache.get("reference")
     if ref is not None and hasattr(clone, "coef_"):
         got = np.append(np.ravel(clone.coef_), np.ravel(getattr(clone, "intercept_", [])))
@@ -263,10 +283,22 @@ def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
                               + (f"= optimum after {epochs:,} epochs" if d <= tol else
                                  f"after {epochs:,} epochs, {d:.3g} from the optimum"))
             return out
-    first = run.cache.get("loss_end", math.inf)
+    first = _last_finite(run.history)
     out["ok"] = bool(math.isfinite(loss) and loss < first)
     out["summary"] = f"{_fmt_fix(fix)}: loss {loss:.6g} after {epochs:,} epochs (was {first:.6g})"
     return out
+
+
+def first_loss(res: Any) -> float:
+    """First epoch loss of a TrainResult (NaN if none)."""
+    lc = np.asarray(res["loss_curve"]) if res is not None else np.array([])
+    return float(lc[0]) if len(lc) else math.nan
+
+
+def _last_finite(history: Any) -> float:
+    h = np.asarray(history if history is not None else [], dtype=float)
+    h = h[np.isfinite(h)]
+    return float(h[-1]) if len(h) else math.inf
 
 
 def _fmt_fix(fix: dict) -> str:

@@ -377,6 +377,14 @@ def rule_quadratic_convergence(run: Run) -> list[Finding]:
             evidence={"optimum": q["params"], "distance": st["distance"],
                       "loss": st["loss"], "optimum_loss": st["optimum_loss"],
                       "relative_gap": rel_gap})]
+    if run.adaptive:
+        return [Finding(
+            "convergence.not_reached", "fault",
+            f"the run stopped {st['distance']:.4g} from the optimum (loss {st['loss']:.6g} vs "
+            f"{st['optimum_loss']:.6g} at the optimum).",
+            evidence={"optimum": q["params"], "distance": st["distance"],
+                      "loss": st["loss"], "optimum_loss": st["optimum_loss"],
+                      "loss_gap": st["loss_gap"]})]
     more = steps_to_tolerance(ev_all, U, e0, run.lr, st["tolerance"], run.momentum)
     out = [Finding(
         "convergence.not_reached", "fault",
