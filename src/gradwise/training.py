@@ -61,7 +61,8 @@ grads : dict of str -> ndarray or None (property)
 lr : float (property)
     Learning rate of the optimizer's first parameter group.
 history : TrainResult
-    The result being filled (histories become arrays at the end).
+    The object :func:`train` will return; its fields are filled when training
+    ends (during training, record what you need from the fields above).
 stop : bool
     Set to True to end training after the current step.
 """
