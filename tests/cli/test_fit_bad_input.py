@@ -18,6 +18,7 @@ def _files(workdir):
     (workdir / "binary.csv").write_bytes(b"\xff\xfe\x00\x81\x82" * 50)
     (workdir / "classes.csv").write_text("x1,y\n" + "".join(f"{i},{i % 3}\n" for i in range(12)))
     (workdir / "labels.csv").write_text("x1,y\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(12)))
+    (workdir / "many.csv").write_text("x1,y\n" + "".join(f"{i},{i}\n" for i in range(60)))
     (workdir / "existing").mkdir()
 
 
@@ -44,6 +45,7 @@ CASES = [
     (["classes.csv", "--model", "logistic", "--loss", "mse"], "--loss mse does not go with --model logistic"),
     (["ok.csv", "--model", "logistic"], "classification needs class labels, but the target has non-integer values (e.g. 3.5)"),
     (["classes.csv", "--loss", "bce"], "--loss bce needs two classes but the target has 3"),
+    (["many.csv", "--loss", "ce"], "the target has 60 distinct numeric values, which look like a quantity"),
     (["labels.csv", "--model", "linear"], "the target has text labels (a, b, ...)"),
     (["ok.csv", "--activation", "relu"], "--activation applies to the hidden layers of an mlp"),
     # option values

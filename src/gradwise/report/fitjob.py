@@ -71,6 +71,11 @@ class FitOptions:
 #: converged, why (κ ≈ 2.6e4) and a verified fix.
 DEFAULT_RUN = {"dataset": "diabetes_bmi", "model": "linear", "lr": 1e-4, "epochs": 1000}
 
+#: A numeric target with more distinct values than this is not taken as class labels
+#: (a classifier with one output per value would be meaningless; text labels are
+#: always classes).
+MAX_NUMERIC_CLASSES = 50
+
 _MODEL_HELP = "use linear, poly:N, logistic or mlp:H1[,H2...] (e.g. mlp:16,8)"
 
 
@@ -191,6 +196,11 @@ def infer_task(y: np.ndarray, spec: ModelSpec | None, loss: str | None, dataset_
             f"(e.g. {y[np.flatnonzero(np.mod(y, 1))[0]]:g}); use --model linear (or --loss mse) for a numeric target"
         )
     n_classes = len(np.unique(y))
+    if not _is_labels(y) and n_classes > MAX_NUMERIC_CLASSES:
+        raise BadInput(
+            f"the target has {n_classes} distinct numeric values, which look like a quantity, not class "
+            "labels; use --model linear (or --loss mse) for a numeric target"
+        )
     if loss == "bce" and n_classes > 2:
         raise BadInput(f"--loss bce needs two classes but the target has {n_classes}; use --loss ce")
     return "binary" if n_classes == 2 else "multiclass"
