@@ -15,7 +15,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -355,18 +355,15 @@ def prepare(options: FitOptions) -> Job:
         Any bad option, bad data or impossible combination, and an existing
         output folder without ``force`` — with a one-line message.
     """
-    if options.data is None:
-        options = FitOptions(**{**options.__dict__})
-        for key in ("lr", "epochs", "model"):
-            if getattr(options, key) is None:
-                setattr(options, key, DEFAULT_RUN[key])
+    if options.data is None:  # the bundled showcase: its settings unless given
+        options = replace(options, **{k: DEFAULT_RUN[k] for k in ("lr", "epochs", "model") if getattr(options, k) is None})
     _check_numbers(options)
     spec = parse_model_spec(options.model) if options.model else None
     X, y, names, target, source, dataset_task = _load(options)
     task = infer_task(y, spec, options.loss, dataset_task)
     if spec is None:
-        spec = ModelSpec("linear" if task == "regression" else "logistic", text="")
-        spec = ModelSpec(spec.kind, text=spec.kind)
+        kind = "linear" if task == "regression" else "logistic"
+        spec = ModelSpec(kind, text=kind)
     classes = np.unique(y).tolist() if task != "regression" else []
     n_par = n_parameters(spec, X.shape[1], len(classes))
     if n_par is not None and X.shape[0] < n_par:
