@@ -377,6 +377,11 @@ def _from_monitor(run: rules.Run, mon: Monitor) -> None:
 def _from_model(run: rules.Run) -> None:
     """Curvature and activation probes of a model on the full data."""
     f, p = model_objective(run.model, run.loss_fn, run.X, run.y)
+    # only an affine model under a squared error is quadratic in its parameters:
+    # anything else skips the Newton probe (n HVPs)
+    kinds = {type(m).__name__ for _, m in run.model.named_modules()}
+    run.network = not (kinds <= {"Linear", "Sequential", "Identity"}
+                       and getattr(run.loss_fn, "name", None) == "mse")
     if run.final_params:
         p = {k: np.array(run.final_params.get(k, v), dtype=float) for k, v in p.items()}
     run.objective = Objective(f, p)
@@ -410,6 +415,7 @@ def _probe(run: rules.Run) -> None:
             run.spectrum = {"lambda_max": float(ev[-1]), "lambda_min": float(ev[0]),
                             "condition": float(ev[-1] / ev[0]), "method": "exact"}
         else:
-            run.spectrum = spectrum(obj, which="both")
+            # λmin costs a second Lanczos run; only the plateau rule needs it (lazily)
+            run.spectrum = spectrum(obj, which="both" if obj.n <= 50 else "max")
     except (FloatingPointError, OverflowError, ValueError, np.linalg.LinAlgError) as e:
         run.notes.append(f"curvature probe failed: {e}")

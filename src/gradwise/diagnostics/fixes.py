@@ -40,6 +40,7 @@ from gradwise._result import Finding
 from gradwise.diagnostics.curvature import ADAPTIVE
 from gradwise.diagnostics.optimum import (
     design_matrix,
+    gram,
     least_squares,
     steps_to_tolerance,
     tolerance,
@@ -198,7 +199,7 @@ def _verify_standardize(f: Finding, run: Run, budget: float) -> dict | None:
     Z = design_matrix((X - mu) / sd)
     y = np.asarray(run.y, dtype=float)
     n = len(Z)
-    H = 2 * scale * Z.T @ Z / n
+    H = 2 * scale * gram(Z)
     ev = np.linalg.eigvalsh(H)
     lr = float(f.fix.get("lr") or 0.9 * 2 / ev[-1])
     sol = np.append(np.ravel(ols["coef"]), np.ravel(ols["intercept"]))

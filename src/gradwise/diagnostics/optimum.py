@@ -36,6 +36,7 @@ __all__ = [
     "steps_to_tolerance",
     "condition_number",
     "design_matrix",
+    "gram",
     "DIST_RTOL",
 ]
 
@@ -79,6 +80,18 @@ def design_matrix(X: Any, fit_intercept: bool = True) -> np.ndarray:
     return A
 
 
+def gram(A: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """``AᵀA/n`` (or ``Aᵀ diag(w) A/n``) for a tall, thin design matrix.
+
+    Computed with :func:`numpy.einsum` rather than BLAS: multithreaded OpenBLAS
+    took 60-100 ms for a 569×31 product on a loaded 2-core machine (thread
+    wake-up), einsum 0.2 ms.
+    """
+    if weights is None:
+        return np.einsum("ij,ik->jk", A, A) / len(A)
+    return np.einsum("ij,i,ik->jk", A, weights, A) / len(A)
+
+
 def condition_number(X: Any, fit_intercept: bool = True, standardize: bool = False) -> float:
     """Condition number of the least-squares Hessian ``XᵀX/n`` (with the intercept
     column if ``fit_intercept``), optionally after standardising each feature
@@ -94,7 +107,7 @@ def condition_number(X: Any, fit_intercept: bool = True, standardize: bool = Fal
         sd = A.std(axis=0)
         A = (A - A.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     A = design_matrix(A, fit_intercept)
-    ev = np.linalg.eigvalsh(A.T @ A / len(A))
+    ev = np.linalg.eigvalsh(gram(A))
     return float(ev[-1] / ev[0]) if ev[0] > 0 else math.inf
 
 
@@ -180,7 +193,7 @@ def logistic(X: Any, y: Any, fit_intercept: bool = True, alpha: float = 0.0,
         if np.max(np.abs(g)) <= 1e-10:
             converged = True
             break
-        H = (A * (p * (1 - p))[:, None]).T @ A / n + np.diag(alpha * pen)
+        H = gram(A, p * (1 - p)) + np.diag(alpha * pen)
         try:
             step = np.linalg.solve(H + 1e-12 * np.eye(d), g)
         except np.linalg.LinAlgError:

@@ -429,6 +429,13 @@ def rule_network_plateau(run: Run) -> list[Finding]:
     drop = (half[0] - half[-1]) / max(abs(half[0]), 1e-300)
     lmax, lmin = sp["lambda_max"], sp.get("lambda_min")
     bound = critical_lr(lmax, run.optimizer, run.momentum)
+    if bound is None or not -PLATEAU_DROP < drop < PLATEAU_DROP or run.lr >= STEP_SMALL * bound:
+        return []
+    if lmin is None and run.objective is not None:
+        from gradwise.diagnostics.curvature import spectrum
+
+        sp = run.spectrum = spectrum(run.objective, which="both")
+        lmax, lmin = sp["lambda_max"], sp["lambda_min"]
     if (bound is None or lmin is None or not -PLATEAU_DROP < drop < PLATEAU_DROP
             or run.lr >= STEP_SMALL * bound or not lmin < -SADDLE_RATIO * lmax):
         return []
@@ -481,17 +488,17 @@ def _standardized_lr(run: Run, X: np.ndarray) -> float | None:
     sp = run.spectrum
     if run.quadratic is None or sp is None or not sp.get("lambda_min"):
         return None
-    from gradwise.diagnostics.optimum import design_matrix
+    from gradwise.diagnostics.optimum import design_matrix, gram
 
     A = design_matrix(X)
     if A.shape[1] != run.objective.n:
         return None
-    ev = np.linalg.eigvalsh(A.T @ A / len(A))
+    ev = np.linalg.eigvalsh(gram(A))
     c = sp["lambda_max"] / ev[-1]
     if not math.isclose(c * ev[0], sp["lambda_min"], rel_tol=1e-4):
         return None
     Z = design_matrix((X - X.mean(axis=0)) / X.std(axis=0))
-    lz = c * float(np.linalg.eigvalsh(Z.T @ Z / len(Z))[-1])
+    lz = c * float(np.linalg.eigvalsh(gram(Z))[-1])
     return float(critical_lr(lz, run.optimizer, run.momentum) * SAFETY) if lz > 0 else None
 
 
