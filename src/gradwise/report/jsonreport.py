@@ -87,7 +87,7 @@ def fit_report(
         Reference optimum (``loss`` and, where known, ``parameters``, ``distance``,
         ``loss_gap``).
     gradient_check : dict or None
-        ``{"ok", "max_rel_error", "findings"}`` with :class:`~gradwise.Finding` objects.
+        ``{"ok", "max_abs_error", "n_loss_evals", "method", "findings"}`` with :class:`~gradwise.Finding` objects.
     diagnosis : Result or None
         The run's :class:`~gradwise.Diagnosis`; its findings follow the
         gradient check's in ``findings``.

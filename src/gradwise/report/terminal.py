@@ -215,13 +215,15 @@ def render_fit_report(report: dict, console: Console) -> None:
         if opt.get("distance") is not None:
             metrics["parameter distance"] = opt["distance"]
     metrics["epochs run"] = tr["epochs_run"]
-    metrics["time"] = f"{tr['time_s']:.2f} s"
+    metrics["training time"] = f"{tr['time_s']:.2f} s"
+    if tr.get("total_s") is not None:
+        metrics["with check, diagnosis"] = f"{tr['total_s']:.2f} s"
     console.print(_kv_table("Metrics (training set)", metrics))
     gc = report["gradient_check"]
     if gc is not None:
         status = Text("ok", style="green") if gc["ok"] else Text("FAILED", style="bold red")
-        if gc.get("max_rel_error") is not None:
-            status.append(f" (max relative error {gc['max_rel_error']:.1e})")
+        if gc.get("max_abs_error") is not None:
+            status.append(f" (largest absolute error {gc['max_abs_error']:.1e})")
         console.print(Text.assemble(("Gradient check at the start: ", "bold"), status))
     console.print(Text("Findings", style="bold"))
     render_findings(
