@@ -1,8 +1,11 @@
 """Hypothesis profiles for the autodiff tests.
 
 ``ci`` (loaded when the environment variable CI is "true"): no deadline (shared,
-noisy machines) and derandomised examples, so a CI run is reproducible. The
-default ``dev`` profile has no deadline either but explores new examples.
+noisy machines), derandomised examples so that a CI run is reproducible, and a
+moderate number of examples so the property tests stay around a second.
+Otherwise ``dev``: no deadline, Hypothesis's default (random) exploration.
+Profiles are global to the Hypothesis session, so they also apply to other
+test directories that do not set their own ``@settings``.
 """
 
 import os
@@ -13,5 +16,5 @@ settings.register_profile(
     "ci", deadline=None, derandomize=True, max_examples=40,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", deadline=None, max_examples=40)
+settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
