@@ -27,7 +27,7 @@ import numpy as np
 from gradwise._result import Finding
 from gradwise._tree import entry_name
 
-__all__ = ["BlockData", "classify_block", "describe_factor", "MOSTLY_RIGHT"]
+__all__ = ["BlockData", "classify_block", "describe_factor", "nonfinite_finding", "MOSTLY_RIGHT"]
 
 #: a block whose wrong entries are at most this fraction is reported as ``gradient.entries``
 MOSTLY_RIGHT = 0.5
@@ -172,6 +172,10 @@ def classify_block(b: BlockData, rtol: float) -> tuple[dict, Finding | None]:
     if a.shape != n.shape:
         verdict.update(verdict="gradient.shape", n_wrong=int(n.size))
         return verdict, _shape_finding(b.name, a, n, err, rtol, s)
+    bad_values = nonfinite_finding(b.name, a, n)
+    if bad_values is not None:
+        verdict.update(verdict=bad_values.code, n_wrong=bad_values.evidence["n_wrong"])
+        return verdict, bad_values
 
     diff = np.abs(a - n)
     tol = _tolerance(a, n, err, rtol, s)
@@ -296,6 +300,36 @@ def _pattern(b, a, n, err, tol, real, explained, rtol, s):
         evidence={"entries": _entry_list(name, a, n, worst, shape), "n_wrong": n_real,
                   "max_rel_error": float(rel[real].max())},
         location=name,
+    )
+
+
+def nonfinite_finding(name: str, a: np.ndarray, n: np.ndarray | None = None) -> Finding | None:
+    """``numeric.nonfinite`` when the user's gradient block has NaN/inf entries, else None.
+
+    Parameters
+    ----------
+    name : str
+        The block's name.
+    a : ndarray
+        The user's gradient block.
+    n : ndarray, optional
+        The reference gradient (same shape), listed beside the bad entries.
+    """
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return None
+    idxs = [np.unravel_index(i, a.shape) for i in np.flatnonzero(bad)]
+    ref = n if n is not None and np.shape(n) == a.shape else np.full(a.shape, np.nan)
+    lst = _entry_list(name, a, ref, idxs, a.shape)
+    where = ", ".join(e["location"] for e in lst[:5]) + (" …" if len(idxs) > 5 else "")
+    return Finding(
+        "numeric.nonfinite",
+        "fault",
+        f"Your gradient has {len(idxs)} NaN/inf entr{'y' if len(idxs) == 1 else 'ies'} ({where}) "
+        "where the loss is finite: look for a division by zero, log(0), sqrt(0) or exp "
+        "overflowing in your gradient code.",
+        evidence={"entries": lst, "n_wrong": len(idxs), "n_entries": int(a.size)},
+        location=lst[0]["location"] if len(idxs) == 1 else name,
     )
 
 

@@ -30,9 +30,11 @@ from gradwise.diagnostics._classify import (
     _shape_finding,
     classify_block,
     describe_factor,
+    nonfinite_finding,
 )
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
+    NonFiniteLoss,
     directional_derivative,
     numeric_gradient,
 )
@@ -134,28 +136,121 @@ def _prepare(params: Any, root: str = "params", allow_empty: bool = False):
                 f"{np.finfo(arr.dtype).precision} significant digits, so expect relative "
                 f"errors near {np.finfo(arr.dtype).eps:.1e} in your own float32 runs"
             )
-        arrays.append(np.array(arr, dtype=np.float64, copy=True))
+        arr = np.array(arr, dtype=np.float64, copy=True)
+        if not np.all(np.isfinite(arr)):
+            first = np.argwhere(~np.isfinite(arr))[0]
+            where = entry_name(li.name, tuple(first), arr.shape)
+            raise ValueError(
+                f"{li.name} contains NaN or inf ({where} = {arr[tuple(first)]}); "
+                "check from finite parameter values"
+            )
+        arrays.append(arr)
     return arrays, info, treedef, findings, notes
 
 
-def _lookup(tree: Any, path: tuple, what: str):
+def _describe(node: Any) -> str:
+    """Short description of a structure for error messages."""
+    if node is None:
+        return "None"
+    if isinstance(node, dict):
+        return f"a dict with keys {list(node)}"
+    if isinstance(node, (list, tuple)):
+        return f"a {type(node).__name__} of length {len(node)}"
+    return f"{type(node).__name__} of shape {np.shape(node)}"
+
+
+def _expected(info) -> str:
+    if len(info) == 1 and not info[0].path:
+        return "one array"
+    tops = list(dict.fromkeys(li.path[0] for li in info))
+    if all(isinstance(k, str) for k in tops):
+        return f"a dict with keys {tops}"
+    return f"a tuple/list of length {len(tops)}"
+
+
+def _lookup(tree: Any, path: tuple, what: str, info=()):
     node = tree
     for key in path:
         try:
+            if isinstance(node, (list, tuple)) and isinstance(key, str) or \
+                    isinstance(node, dict) and key not in node:
+                raise KeyError(key)
             node = node[key]
         except (KeyError, IndexError, TypeError) as e:
             raise ValueError(
-                f"{what} has no entry {key!r} (path {path}); it must return the same "
-                "structure as params (same dict keys / tuple length)"
+                f"{what} returned {_describe(tree)}, which has no entry {key!r}; it must return "
+                f"the same structure as params ({_expected(info)})"
             ) from e
+    if isinstance(node, (dict, list, tuple)) and path and not _all_numbers(node):
+        raise ValueError(
+            f"{what} returned {_describe(node)} at {path}, where params has an array; it must "
+            f"return the same structure as params ({_expected(info)})"
+        )
     return node
+
+
+def _all_numbers(node) -> bool:
+    """A (nested) list/tuple of numbers, which np.asarray turns into an array."""
+    if isinstance(node, dict):
+        return False
+    if isinstance(node, (list, tuple)):
+        return all(_all_numbers(x) for x in node)
+    return node is not None and not isinstance(node, str)
 
 
 def _leaves_like(out: Any, info, what: str) -> list[np.ndarray]:
     """The user's output, leaf by leaf, following the parameter paths."""
     if len(info) == 1 and not info[0].path and isinstance(out, (list, tuple)) and len(out) == 1:
         out = out[0]
-    return [_to_array(_lookup(out, li.path, what), f"{what}[{li.name}]") for li in info]
+    if out is None:
+        raise ValueError(
+            f"{what} returned None; it must return {_expected(info)} in the structure of params"
+        )
+    leaves = []
+    for li in info:
+        node = _lookup(out, li.path, what, info)
+        if node is None:
+            raise ValueError(f"{what} returned None for {li.name}; return an array for it")
+        leaves.append(_to_array(node, f"{what}[{li.name}]"))
+    return leaves
+
+
+def _extra_entries(out: Any, info, what: str) -> list[str]:
+    """Notes for entries the user's output has and params has not (they are ignored)."""
+    if len(info) == 1 and not info[0].path:
+        return []
+    if not isinstance(out, (dict, list, tuple)):
+        return []
+    known = {li.path for li in info}
+    inside = {li.path[:i] for li in info for i in range(len(li.path))}  # dicts/tuples on the way
+    _, out_info, _ = flatten(out)
+    extra = set()
+    for oi in out_info:
+        if any(oi.path[:len(k)] == k for k in known):
+            continue  # part of a parameter's gradient (e.g. a nested list of numbers)
+        j = next(i for i in range(1, len(oi.path) + 1) if oi.path[:i] not in inside)
+        extra.add(repr(oi.path[:j])[1:-1].rstrip(","))
+    extra = sorted(extra)
+    if not extra:
+        return []
+    return [f"{what} returned entries that params does not have ({', '.join(extra)}); "
+            "they were ignored"]
+
+
+def _gradient_arrays(arrays: list, names: list[str], what: str) -> list[np.ndarray]:
+    """The user's gradient blocks as float64 arrays, or one clear error."""
+    out = []
+    for a, nm in zip(arrays, names):
+        if a.dtype.kind == "c":
+            raise TypeError(f"{what} returned a complex array for {nm}; return a real array")
+        try:
+            out.append(np.asarray(a, dtype=np.float64))
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"{what} returned {str(a)[:60]!r} (dtype {a.dtype}) for {nm}, not an array of "
+                "numbers"
+            ) from e
+    return out
 
 
 def _copies(arrays):
@@ -406,7 +501,20 @@ def _locate(prober: _Prober, k: int, v: np.ndarray, e0: float, t0: float):
     return found, bool(found)
 
 
-def _check_leaves(
+def _check_leaves(fc, arrays, analytic, names, **kw):
+    """Compare analytic leaves with the reference; the shared core of both checks.
+
+    A loss that is not finite a finite-difference step away from the point raises
+    :class:`~gradwise.diagnostics.finite_diff.NonFiniteLoss` naming the entry."""
+    try:
+        return _compare_leaves(fc, arrays, analytic, names, **kw)
+    except NonFiniteLoss as e:
+        if e.leaf is not None and e.label is None:
+            e.label = entry_name(names[e.leaf], e.index, arrays[e.leaf].shape)
+        raise
+
+
+def _compare_leaves(
     fc: CountedFunction,
     arrays: list[np.ndarray],
     analytic: list[np.ndarray],
@@ -419,7 +527,6 @@ def _check_leaves(
     reference: list[np.ndarray] | None,
     dims: dict,
 ):
-    """Compare analytic leaves with the reference; the shared core of both checks."""
     f0 = fc(arrays)
     total = sum(a.size for a in arrays)
     verdicts, findings = [], []
@@ -466,7 +573,7 @@ def _check_leaves(
             method = "random directions + group testing"
             blocks = []
             gnorm = float(np.sqrt(sum(float(np.vdot(a, a)) for a in analytic
-                                      if a.dtype != object)))
+                                      if np.all(np.isfinite(a)))))
             notes.append(f"random-direction tests resolve errors in an entry above about "
                          f"{rtol * gnorm:.2g} (rtol x the gradient's Euclidean norm)")
             prober = _Prober(fc, arrays, f0, analytic, rtol)
@@ -477,6 +584,12 @@ def _check_leaves(
                     verdicts.append({"block": nm, "shape": list(x.shape), "verdict": f.code,
                                      "tolerance": "shape"})
                     findings.append(f)
+                    continue
+                bad = nonfinite_finding(nm, a) if a.shape == x.shape else None
+                if bad is not None:
+                    verdicts.append({"block": nm, "shape": list(x.shape), "verdict": bad.code,
+                                     "tolerance": "finite values"})
+                    findings.append(bad)
                     continue
                 if a.shape != x.shape or x.size <= max_entries:
                     ng = numeric_gradient(fc, arrays, entries=[(k, i) for i in np.ndindex(*x.shape)],
@@ -605,17 +718,18 @@ def check_gradient(
     names = [li.name for li in info]
     fc = CountedFunction(lambda lv: loss(unflatten(treedef, lv)), "loss")
     g = grad(unflatten(treedef, _copies(arrays)))
-    analytic = _leaves_like(g, info, "grad")
-    analytic = [np.asarray(a, dtype=np.float64) if a.dtype != object else a for a in analytic]
+    analytic = _gradient_arrays(_leaves_like(g, info, "grad"), names, "grad")
+    notes += _extra_entries(g, info, "grad")
     ref = _autodiff_reference(loss, treedef, info, arrays) if autodiff else None
     out = _check_leaves(fc, arrays, analytic, names, rtol=rtol, max_entries=max_entries,
                         directions=directions, seed=seed, reference=ref, dims=dims or {})
     numeric = out.pop("numeric")
     per_entry = {}
     if numeric is not None and _same_shapes(analytic, arrays):
-        ab = [np.abs(a - n) for a, n in zip(analytic, numeric)]
-        rel = [e / np.maximum(np.maximum(np.abs(a), np.abs(n)), 1e-300)
-               for e, a, n in zip(ab, analytic, numeric)]
+        with np.errstate(invalid="ignore"):  # inf/inf where the gradient is inf
+            ab = [np.abs(a - n) for a, n in zip(analytic, numeric)]
+            rel = [e / np.maximum(np.maximum(np.abs(a), np.abs(n)), 1e-300)
+                   for e, a, n in zip(ab, analytic, numeric)]
         per_entry = {"abs_error": unflatten(treedef, ab), "rel_error": unflatten(treedef, rel)}
     res = GradientCheck(
         findings=findings + out.pop("findings"),
@@ -758,7 +872,7 @@ def check_backward(
         sel = [k for k, li in enumerate(info) if key_of(li) in got] + (
             [len(arrays)] if "x" in got else [])
         # scale the analytic gradient into the reference convention ("sum")
-        analytic = [a / s if a.dtype != object else a for a, s in zip(analytic, scale)]
+        analytic = [a / s for a, s in zip(_gradient_arrays(analytic, names, "backward"), scale)]
 
         def f(lv, u=u):
             ps = unflatten(treedef, lv[: len(arrays)])

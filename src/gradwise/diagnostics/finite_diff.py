@@ -36,6 +36,7 @@ import numpy as np
 
 __all__ = [
     "CountedFunction",
+    "NonFiniteLoss",
     "Derivative",
     "NumericGradient",
     "directional_derivative",
@@ -81,11 +82,18 @@ class CountedFunction:
     def _scalar(self, out) -> float:
         if not isinstance(out, (np.ndarray, np.generic)) and hasattr(out, "item"):
             out = out.item()  # a gradwise/torch scalar tensor
+        if out is None:
+            raise TypeError(f"{self.name} returned None; it must return a number (a float)")
         arr = np.asarray(out)
         if arr.size != 1:
             raise ValueError(
                 f"{self.name} must return a scalar, got an array of shape {arr.shape}; "
                 "return the sum or mean of the per-sample losses"
+            )
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{self.name} returned {type(out).__name__} {str(out)[:60]!r}, not a real "
+                "number; it must return a float"
             )
         if arr.dtype == np.float32 or arr.dtype == np.float16:
             self.eps = max(self.eps, float(np.finfo(arr.dtype).eps))
@@ -93,6 +101,48 @@ class CountedFunction:
         if not np.isfinite(val):
             raise FloatingPointError(f"{self.name} returned {val} at the checked point")
         return val
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The function is finite at the point but not at a finite-difference step from it.
+
+    Attributes
+    ----------
+    leaf : int
+        Index of the perturbed leaf (None for a directional step).
+    index : tuple
+        Index of the perturbed entry in that leaf.
+    x, step : float
+        The entry's value and the largest step tried.
+    label : str or None
+        The entry's name in the user's terms, set by the caller (``'W[0, 1]'``).
+    """
+
+    def __init__(self, cause: BaseException, leaf=None, index=(), x=0.0, step=0.0):
+        super().__init__(str(cause))
+        self.cause, self.leaf, self.index, self.x, self.step = cause, leaf, index, x, step
+        self.label: str | None = None
+
+    def __str__(self):
+        where = self.label or (f"entry {self.index} of parameter block {self.leaf}"
+                               if self.leaf is not None else "a point along a random direction")
+        return (
+            f"{str(self.cause).replace(' at the checked point', '')} at {where} = {self.x:.6g} ± {self.step:.2g} (a finite-difference step "
+            "away from the checked point, where it is finite); finite differences need the "
+            f"function finite within ±{self.step:.2g} of every entry. Check from a point inside "
+            "its domain (away from log(0), sqrt(0), a division by zero) or where exp does not "
+            "overflow"
+        )
+
+
+def _perturbed(f, leaves, where):
+    """Call ``f`` at a perturbed point, turning a non-finite value into NonFiniteLoss."""
+    try:
+        return f(leaves)
+    except NonFiniteLoss:
+        raise
+    except FloatingPointError as e:
+        raise NonFiniteLoss(e, *where) from None
 
 
 @dataclass
@@ -211,12 +261,12 @@ def numeric_gradient(
         x = base[k][idx]
         h = (_EPS64**STEP_EXPONENT) * max(1.0, abs(float(x)))
 
-        def phi(t, k=k, idx=idx, x=x):
+        def phi(t, k=k, idx=idx, x=x, h=h):
             pert = list(base)
             a = base[k].copy()
             a[idx] = x + t
             pert[k] = a
-            return f(pert)
+            return _perturbed(f, pert, (k, tuple(int(i) for i in idx), float(x), h))
 
         d = _richardson(phi, h, f0, getattr(f, "eps", eps))
         grad[k][idx] = d.value
@@ -266,6 +316,6 @@ def directional_derivative(
     h = (_EPS64**STEP_EXPONENT) * max(1.0, xmax) / vmax
 
     def phi(t):
-        return f([a + t * d for a, d in zip(base, v)])
+        return _perturbed(f, [a + t * d for a, d in zip(base, v)], (None, (), xmax, h * vmax))
 
     return _richardson(phi, h, f0, getattr(f, "eps", _EPS64))

@@ -1,0 +1,153 @@
+"""Bad and unusual input to check_gradient / check_backward / check_step / check_file:
+each gives one clear error naming the problem, or a correct result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradwise.diagnostics.check import check_backward, check_gradient
+from gradwise.diagnostics.finite_diff import NonFiniteLoss
+
+
+def sq(w):
+    return float(np.sum(np.asarray(w) ** 2))
+
+
+def dsq(w):
+    return 2 * np.asarray(w)
+
+
+# ----------------------------------------------------------------------------- check_gradient
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_gradient_with_nan_or_inf_is_a_fault_at_that_entry(bad):
+    r = check_gradient(sq, lambda w: np.array([2 * w[0], bad, 2 * w[2]]), np.array([1.0, 2.0, 3.0]))
+    assert not r.ok
+    (f,) = r.findings
+    assert f.code == "numeric.nonfinite"
+    assert f.location == "params[1]"
+    assert f.evidence["entries"][0]["numeric"] == pytest.approx(4.0, rel=1e-8)
+    assert r.blocks[0]["verdict"] == "numeric.nonfinite"
+
+
+def test_a_nonfinite_gradient_of_a_large_block_is_found_without_group_testing():
+    w = np.linspace(-1, 1, 50)
+    g = lambda w: np.where(np.arange(50) == 7, np.nan, 2 * w)  # noqa: E731
+    r = check_gradient(sq, g, w, max_entries=10, autodiff=False)
+    assert [f.code for f in r.findings] == ["numeric.nonfinite"]
+    assert r.findings[0].location == "params[7]"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_params_with_nan_or_inf_are_rejected_naming_the_entry(bad):
+    with pytest.raises(ValueError, match=r"W contains NaN or inf \(W\[0, 1\]"):
+        check_gradient(lambda p: sq(p["W"]), lambda p: {"W": dsq(p["W"])},
+                       {"W": np.array([[1.0, bad]])})
+
+
+def test_a_loss_undefined_one_step_away_names_the_entry_and_the_step():
+    # sqrt is finite at 0 but NaN at 0 - h: finite differences cannot work there
+    with pytest.raises(NonFiniteLoss, match=r"loss returned nan at params\[0\] = 0 ± 0\.00074"):
+        check_gradient(lambda w: float(np.sum(np.sqrt(w))), lambda w: 0.5 / np.sqrt(w),
+                       np.array([0.0, 1.0]), autodiff=False)
+
+
+def test_a_loss_returning_none_or_text_is_a_clear_type_error():
+    with pytest.raises(TypeError, match="loss returned None; it must return a number"):
+        check_gradient(lambda w: None, dsq, np.ones(2))
+    with pytest.raises(TypeError, match="loss returned str 'x', not a real number"):
+        check_gradient(lambda w: "x", dsq, np.ones(2))
+
+
+def test_a_grad_returning_none_or_text_is_a_clear_error():
+    with pytest.raises(ValueError, match="grad returned None; it must return one array"):
+        check_gradient(sq, lambda w: None, np.ones(2))
+    with pytest.raises(ValueError, match=r"grad returned None for b; return an array"):
+        check_gradient(lambda p: sq(p["a"]) + sq(p["b"]), lambda p: {"a": dsq(p["a"]), "b": None},
+                       {"a": np.ones(2), "b": np.ones(2)})
+    with pytest.raises(TypeError, match=r"grad returned 'abc' \(dtype <U3\) for params"):
+        check_gradient(sq, lambda w: "abc", np.ones(2))
+
+
+@pytest.mark.parametrize(
+    "params, grad, message",
+    [
+        ({"a": np.ones(2)}, lambda p: (dsq(p["a"]),),
+         r"grad returned a tuple of length 1, which has no entry 'a'; .*\(a dict with keys \['a'\]\)"),
+        ((np.ones(2), np.ones(2)), lambda p: {"a": dsq(p[0]), "b": dsq(p[1])},
+         r"grad returned a dict with keys \['a', 'b'\], which has no entry 0; .*tuple/list of length 2"),
+        ({"a": np.ones(2), "b": np.ones(2)}, lambda p: {"a": dsq(p["a"])},
+         r"which has no entry 'b'"),
+    ],
+)
+def test_a_grad_of_another_structure_says_which_structure_is_expected(params, grad, message):
+    def loss(p):
+        return sum(sq(v) for v in (p.values() if isinstance(p, dict) else p))
+
+    with pytest.raises(ValueError, match=message):
+        check_gradient(loss, grad, params)
+
+
+def test_extra_entries_returned_by_grad_are_noted_and_ignored():
+    r = check_gradient(lambda p: sq(p["a"]), lambda p: {"a": dsq(p["a"]), "c": 1.0},
+                       {"a": np.ones(2)})
+    assert r.ok and r.findings == []
+    assert any("('c')" in n and "ignored" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("params", [3.0, np.array(3.0), [1.0, 2.0], (np.ones(2), 2.0),
+                                    {"a": {"W": np.ones((2, 2))}, "b": np.array(0.5)}])
+def test_scalars_lists_and_nested_structures_check_clean(params):
+    from gradwise._tree import tree_map
+
+    def loss(p):
+        from gradwise._tree import flatten
+        return sum(float(np.sum(np.asarray(x) ** 3)) for x in flatten(p)[0])
+
+    r = check_gradient(loss, lambda p: tree_map(lambda x: 3 * np.asarray(x) ** 2, p), params)
+    assert r.ok and r.findings == [], r
+
+
+def test_an_integer_parameter_is_reported_and_checked_with_real_perturbations():
+    # truncated perturbations would make every finite difference 0 or wrong by O(1)
+    r = check_gradient(lambda w: float(np.sum(w ** 3)), lambda w: 3 * w ** 2, np.array([1, 2, 3]))
+    assert [f.code for f in r.findings] == ["input.integer_dtype"]
+    np.testing.assert_allclose(r.numeric, [3.0, 12.0, 27.0], rtol=1e-9)
+
+
+def test_user_arrays_are_not_mutated_by_functions_that_write_into_their_arguments():
+    p = {"W": np.ones((2, 2)), "b": np.zeros(2)}
+    before = {k: v.copy() for k, v in p.items()}
+
+    def loss(q):
+        v = sq(q["W"]) + sq(q["b"])
+        q["W"] += 1
+        return v
+
+    def grad(q):
+        g = {"W": 2 * q["W"], "b": 2 * q["b"]}
+        q["W"][:] = 7
+        return g
+
+    assert check_gradient(loss, grad, p).ok
+    for k in p:
+        np.testing.assert_array_equal(p[k], before[k])
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e8])
+def test_parameter_scales_far_from_one_check_clean_and_find_a_factor_two(scale):
+    w = scale * np.array([1.0, -3.0])
+    assert check_gradient(sq, dsq, w).ok
+    r = check_gradient(sq, lambda w: 4 * w, w)
+    assert r.findings[0].code == "gradient.scale"
+    assert r.findings[0].evidence["factor"] == pytest.approx(2.0, rel=1e-6)
+
+
+def test_check_backward_rejects_a_nonfinite_input_gradient_as_a_finding():
+    W = np.array([[1.0, 2.0], [3.0, 4.0]])
+    r = check_backward(lambda x, p: x @ p["W"],
+                       lambda u, x, p: {"W": x.T @ u, "x": u @ p["W"].T * np.array([1.0, np.inf])},
+                       np.ones((3, 2)), {"W": W})
+    assert [(f.code, f.location) for f in r.findings] == [("numeric.nonfinite", "x")]
