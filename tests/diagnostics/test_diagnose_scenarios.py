@@ -314,6 +314,9 @@ def test_s4_raw_features_saturate_not_init(cancer):
     sat = by_code(d, "activations.saturated")
     assert sat.location == "layer 1" and sat.evidence["fraction"] > 0.9
     assert sat.fix == {"standardize": True}
+    # verified: the same network from the same start on standardised inputs
+    assert sat.verified["ok"] and sat.verified["method"] == "re-train"
+    assert sat.verified["loss_end"] < 0.5 * sat.verified["loss_before"]
 
 
 def test_s4_standardised_is_clean(cancer):
@@ -329,6 +332,7 @@ def test_init_scale_10x_glorot(cancer):
     assert f.location == "0.weight"
     assert f.evidence["ratio"] == pytest.approx(10.0, rel=0.15)
     assert f.fix == {"init": "glorot_normal"}
+    assert f.verified["ok"] and f.verified["loss_end"] < f.verified["loss_before"]
 
 
 def test_dead_relu_from_negative_bias(cancer):
@@ -336,6 +340,8 @@ def test_dead_relu_from_negative_bias(cancer):
     d = _train_and_diagnose(_net(1.0, act=nn.ReLU, bias=-5.0), Xs, y)
     f = by_code(d, "activations.dead_relu")
     assert f.location == "layer 1" and f.evidence["fraction"] > 0.5
+    assert f.fix == {"init": "he_normal"} and f.verified["ok"], f.verified
+    assert "0% dead" in f.verified["summary"]
     clean = _train_and_diagnose(_net(1.0, act=nn.ReLU), Xs, y)
     assert "activations.dead_relu" not in clean.codes()
 

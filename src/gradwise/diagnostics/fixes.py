@@ -16,6 +16,12 @@ Re-runs
   gradient descent on the standardised design at ``0.9 × 2/λmax`` of that design;
   the coefficients are mapped back to the raw units.
 - A fitted estimator: a clone refitted with the fix as parameters.
+- A network trained by :func:`gradwise.train` (``init``, ``standardize``, ``lr``):
+  a copy of the model from the run's initial parameters, re-initialised (He for
+  layers before a ReLU, Glorot otherwise, zero biases) and/or on standardised
+  inputs, trained with the run's optimizer type and batch size; it must end with
+  a clearly lower loss and, for an activation finding, with the layer below the
+  threshold.
 
 Cost
 ----
@@ -29,6 +35,7 @@ from the Hessian eigenvalues instead (:func:`gradwise.diagnostics.optimum.steps_
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -37,7 +44,9 @@ from typing import Any
 import numpy as np
 
 from gradwise._result import Finding
+from gradwise.diagnostics import rules
 from gradwise.diagnostics.curvature import ADAPTIVE
+from gradwise.diagnostics.monitor import Monitor
 from gradwise.diagnostics.optimum import (
     design_matrix,
     gram,
@@ -55,6 +64,9 @@ BUDGET_FRACTION = 0.2
 MIN_BUDGET = 1.0
 #: a network fix "works" when the re-run ends below this fraction of the run's loss
 NET_IMPROVEMENT = 0.5
+#: a re-trained network (init, standardize) must end below this fraction of the
+#: original run's final loss (a clear improvement, beyond seed-to-seed variation)
+NET_LOSS_GAIN = 0.9
 
 
 def default_budget(run: Run) -> float:
@@ -333,6 +345,8 @@ def verify_fixes(findings: list[Finding], run: Run, budget: float | None = None)
     each = budget / len(todo)
     for f in todo:
         key = repr(sorted(f.fix.items()))
+        if f.code.startswith("activations."):
+            key += f.code + str(f.location)  # its own check of the layer after the fix
         if key not in done:
             done[key] = _verify_one(f, run, each)
         if done[key] is not None:
@@ -341,9 +355,96 @@ def verify_fixes(findings: list[Finding], run: Run, budget: float | None = None)
     return time.perf_counter() - t0
 
 
+def _retrain(run: Run, fix: dict, budget: float) -> dict:
+    """Train a copy of ``run.model`` from the run's initial parameters with ``fix``
+    applied, for at most as many epochs as the run and at most ``budget`` seconds."""
+    import gradwise
+    from gradwise import optim
+    from gradwise.nn import init as nn_init
+
+    model = copy.deepcopy(run.model)
+    named = dict(model.named_parameters())
+    for n, v in (run.initial_params or {}).items():
+        if n in named and np.shape(v) == named[n].data.shape:
+            named[n].data[...] = v
+    X = np.asarray(run.X, dtype=float)
+    if fix.get("standardize"):
+        sd = X.std(axis=0)
+        X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    if "init" in fix:
+        kinds = rules._layer_kinds(run)
+        rng = np.random.default_rng(0)
+        for name, kind in kinds.items():
+            w = named[name]
+            if kind == "relu":
+                nn_init.kaiming_normal_(w, nonlinearity="relu", rng=rng)
+            else:
+                nn_init.xavier_normal_(w, rng=rng)
+            b = named.get(name[: -len("weight")] + "bias")
+            if b is not None:
+                b.data[...] = 0.0
+    lr = float(fix.get("lr", run.lr))
+    params = [p for p in model.parameters() if p.requires_grad]
+    if run.adaptive:
+        opt = optim.Adam(params, lr=lr)
+    else:
+        opt = optim.SGD(params, lr=lr, momentum=run.momentum)
+    n_hist = len(run.history) if run.history is not None else 100
+    epochs = max(1, int(fix.get("epochs") or round(n_hist * run.every / run.steps_per_epoch)))
+    t0 = time.perf_counter()
+
+    class _Budget:
+        def on_step_end(self, state):
+            if time.perf_counter() - t0 > budget:
+                state.stop = True
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = gradwise.train(model, run.loss_fn, opt, (X, run.y), epochs, batch_size=run.batch_size,
+                             callbacks=[_Budget()], progress=False, seed=0)
+    with gradwise.no_grad():
+        loss = float(np.asarray(run.loss_fn(model(X), run.y).data))
+    stats = Monitor().probe(model, X)
+    return {"loss_end": loss, "epochs": int(res.n_epochs), "activations": stats,
+            "seconds": time.perf_counter() - t0, "partial": res.n_epochs < epochs}
+
+
+def _verify_network(f: Finding, run: Run, budget: float) -> dict | None:
+    if (run.model is None or run.loss_fn is None or run.X is None or run.y is None
+            or not set(f.fix) <= {"lr", "init", "standardize", "epochs"}):
+        return None
+    before = run.objective.value(run.objective.x0) if run.objective is not None else math.inf
+    try:
+        out = _retrain(run, f.fix, budget)
+    except Exception as e:  # noqa: BLE001 - a failing fix is an outcome, reported as such
+        return {"ok": False, "summary": f"re-training with {f.fix} failed: {e}"}
+    ok = bool(math.isfinite(out["loss_end"]) and out["loss_end"] < NET_LOSS_GAIN * before)
+    extra = ""
+    if f.code == "activations.saturated" and f.location:
+        layer = f.location.split(" ", 1)[-1]
+        frac = out["activations"].get(layer, {}).get("saturated")
+        if frac is not None:
+            ok = ok and frac <= rules.SATURATED_MAX
+            extra = f", {100 * frac:.3g}% saturated"
+    if f.code == "activations.dead_relu" and f.location:
+        layer = f.location.split(" ", 1)[-1]
+        frac = out["activations"].get(layer, {}).get("dead")
+        if frac is not None:
+            ok = ok and frac <= rules.DEAD_MAX
+            extra = f", {100 * frac:.3g}% dead"
+    out.update(ok=ok, loss_before=before, method="re-train",
+               summary=f"{_fmt_fix(f.fix)}: loss {out['loss_end']:.4g} after {out['epochs']:,} "
+                       f"epochs (was {before:.4g}){extra}"
+                       + (" (budget reached)" if out["partial"] else ""))
+    out.pop("activations")
+    return out
+
+
 def _verify_one(f: Finding, run: Run, budget: float) -> dict | None:
     if run.estimator is not None:
         return _verify_estimator(f, run, budget)
+    if run.model is not None and run.network:
+        return _verify_network(f, run, budget)
     if set(f.fix) <= {"lr", "epochs"} and run.optimizer not in ADAPTIVE:
         return _verify_lr(f, run, budget)
     if f.fix.get("standardize"):

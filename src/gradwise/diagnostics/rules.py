@@ -618,10 +618,11 @@ def rule_activations(run: Run) -> list[Finding]:
         if st.get("kind") == "relu" and st.get("dead", 0) > DEAD_MAX:
             out.append(Finding("activations.dead_relu", "fault",
                                f"{100 * st['dead']:.3g}% of the ReLU units of layer {layer} output 0 "
-                               "for every sample: they get no gradient and never recover.",
+                               "for every sample: they get no gradient and never recover; "
+                               "re-initialise (He, zero biases), lower the lr or use a leaky ReLU.",
                                evidence={"fraction": st["dead"], "threshold": DEAD_MAX},
                                location=f"layer {layer}",
-                               fix={"init": "he_normal", "bias": 0.0, "activation": "leaky_relu"}))
+                               fix={"init": "he_normal"}))
     return out
 
 
