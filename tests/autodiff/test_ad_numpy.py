@@ -114,6 +114,12 @@ NP_CASES = {  # name: (numpy function of a Tensor/array, torch function)
     "np.subtract/divide/negative/minimum": (
         lambda x: np.minimum(np.divide(np.subtract(x, 3.0), 2.0), np.negative(x)),
         lambda T, x: T.minimum((x - 3.0) / 2.0, -x)),
+    "np.sort(axis=1)": (lambda x: np.sort(x, axis=1) * np.arange(4.0),
+                        lambda T, x: T.sort(x, dim=1).values * T.arange(4.0, dtype=x.dtype)),
+    "np.sort(axis=None)": (lambda x: np.sort(x, axis=None)[:5],
+                           lambda T, x: T.sort(x.reshape(-1)).values[:5]),
+    "np.einsum(optimize=True)": (lambda x: np.einsum("ij,kj->ik", x, x, optimize=True),
+                                 lambda T, x: T.einsum("ij,kj->ik", x, x)),
     "scipy.special.expit": (lambda x: expit(x), lambda T, x: T.sigmoid(x)),
     "np.float_power": (lambda x: np.float_power(np.abs(x) + 1.0, 1.5),
                        lambda T, x: (T.abs(x) + 1.0) ** 1.5),
@@ -142,6 +148,7 @@ def test_numpy_function_on_tensor_differentiates_like_pytorch(name):
     (lambda t: np.sinh(t), "sinh"),
     (lambda t: np.diff(t), "diff"),
     (lambda t: np.linalg.inv(t), "inv"),
+    (lambda t: np.unique(t), "unique"),
 ])
 def test_unsupported_numpy_function_on_a_grad_tensor_raises_type_error_naming_it(call, name):
     t = gw.tensor(np.eye(3) + 0.1, requires_grad=True)

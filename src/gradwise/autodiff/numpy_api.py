@@ -153,6 +153,26 @@ def _np_linalg_norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
     return F._sqrt0(F.sum(F.square(x), axis=axis, keepdims=keepdims))
 
 
+def _np_sort(a, axis=-1, kind=None, order=None, **kw):
+    """Sorting permutes the entries: differentiable as indexing with the sorting indices."""
+    if order is not None or kw:
+        raise TypeError("gradwise: np.sort with order= or other options is not supported")
+    if axis is None:
+        a = F.reshape(a, (-1,))
+        axis = 0
+    v = _values(a)
+    ix = list(np.indices(v.shape, sparse=True))
+    ix[axis] = np.argsort(v, axis=axis, kind=kind)
+    return F._t(a)[tuple(ix)]
+
+
+def _np_einsum(subscripts, *operands, out=None, optimize=False, **kw):
+    """``optimize`` only changes the contraction order, never the result: ignored."""
+    if out is not None or kw:
+        raise TypeError(f"gradwise: np.einsum with out=/{list(kw)} is not supported")
+    return F.einsum(subscripts, *operands)
+
+
 _FUNCS = {
     np.sum: _np_reduce(F.sum), np.mean: _np_reduce(F.mean), np.max: _np_reduce(F.max),
     np.amax: _np_reduce(F.max), np.min: _np_reduce(F.min), np.amin: _np_reduce(F.min),
@@ -160,7 +180,8 @@ _FUNCS = {
     np.reshape: _np_reshape, np.transpose: _np_transpose, np.moveaxis: F.moveaxis,
     np.swapaxes: F.swapaxes, np.expand_dims: F.expand_dims, np.squeeze: F.squeeze,
     np.broadcast_to: F.broadcast_to, np.concatenate: _np_concat, np.stack: _np_stack,
-    np.dot: F.dot, np.outer: F.outer, np.tensordot: F.tensordot, np.einsum: F.einsum,
+    np.dot: F.dot, np.outer: F.outer, np.tensordot: F.tensordot, np.einsum: _np_einsum,
+    np.sort: _np_sort,
     np.where: _np_where, np.clip: _np_clip, np.matmul: F.matmul,
     np.ravel: lambda a, order="C": F.reshape(a, (-1,)), np.linalg.norm: _np_linalg_norm,
 }
@@ -170,7 +191,7 @@ _NONDIFF_FUNCS = {
     np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
     np.argmax, np.argmin, np.argsort, np.allclose, np.isclose, np.array_equal,
     np.result_type, np.iscomplexobj, np.isrealobj, np.count_nonzero, np.nonzero,
-    np.sort, np.unique, np.round, np.around, np.copyto,
+    np.round, np.around, np.copyto,
 }
 
 
