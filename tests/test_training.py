@@ -281,6 +281,32 @@ def test_nonfinite_gradient_names_the_block_and_takes_no_step():
     assert math.isinf(r.block_grad_norms["w"][0])
 
 
+class _Huge(nn.Module):
+    """Loss 1e20·Σw: finite in float32, gradient 1e20 per entry (its float32 square
+    overflows)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(np.zeros(4, dtype=np.float32))
+
+    def forward(self, x):
+        return (self.w * np.float32(1e20)).sum()
+
+
+def test_large_finite_float32_gradient_is_not_mistaken_for_nonfinite():
+    m = _Huge()
+    r = train(
+        m,
+        lambda out, y: out,
+        optim.SGD(m.parameters(), lr=1e-30),
+        (np.ones((1, 1)), None),
+        2,
+        progress=False,
+    )
+    assert r.stopped_reason == "max_epochs" and r.nonfinite_step is None
+    np.testing.assert_allclose(r.grad_norm, 2e20, rtol=1e-6)  # sqrt(4)·1e20
+
+
 # --------------------------------------------------------------------- callbacks
 class Recorder:
     def __init__(self, stop_at=None):

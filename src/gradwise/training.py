@@ -299,10 +299,15 @@ def _progress(progress: bool | None, epochs: int):
 
 
 def _sq_norm(a: np.ndarray) -> float:
-    # ravel("K") is a view for C- and F-contiguous arrays (a transposed gradient), so
-    # the norm costs one BLAS dot and no copy
+    """Squared L2 norm. ``ravel("K")`` is a view for C- and F-contiguous arrays (a
+    transposed gradient), so this is one BLAS dot and no copy. A float32 dot
+    overflows for entries above ~1.8e19; such a result is recomputed in float64."""
     v = a.ravel("K")
-    return float(np.dot(v, v))
+    sq = float(np.dot(v, v))
+    if not math.isfinite(sq) and v.dtype != np.float64:
+        v = v.astype(np.float64)
+        sq = float(np.dot(v, v))
+    return sq
 
 
 def _scheduler_stepper(scheduler: Any):
@@ -448,10 +453,16 @@ def train(
                 step_loss.append(lv)
                 grad_sq.append(sq)
                 if not math.isfinite(gsq) and stop_on_nonfinite:
-                    nonfinite_step, stopped_reason = len(step_loss) - 1, "nonfinite_gradient"
-                    bad_block = names[next(i for i, s in enumerate(sq) if not math.isfinite(s))]
-                    update_norm.append(0.0)
-                    break
+                    bad = [
+                        n
+                        for n, p in zip(names, params)
+                        if p.grad is not None and not np.all(np.isfinite(p.grad.data))
+                    ]
+                    if bad:  # (a finite gradient whose norm overflows float64 trains on)
+                        nonfinite_step, stopped_reason = len(step_loss) - 1, "nonfinite_gradient"
+                        bad_block = bad[0]
+                        update_norm.append(0.0)
+                        break
                 for p, b in zip(params, before):
                     np.copyto(b, p.data)
                 optimizer.step()
