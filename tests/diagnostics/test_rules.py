@@ -242,3 +242,43 @@ def test_linear_model_on_xor_is_model_capacity():
 def test_bad_input_one_clear_error(kwargs, err, match):
     with pytest.raises(err, match=match):
         diagnose(**kwargs)
+
+
+# ----------------------------------------------------------------------------- other ways in
+def _s5_data():
+    rng = np.random.default_rng(0)
+    x = np.linspace(-3, 3, 100)
+    y = 0.5 * x**3 - 1.2 * x**2 - 2 * x + 1 + rng.normal(0, 1, 100)
+    return np.stack([x**3, x**2, x, np.ones_like(x)], axis=1), y
+
+
+def test_untraceable_loss_by_finite_differences():
+    X, y = _s5_data()
+
+    def loss(th):  # float() and a Python loop: the engine cannot trace this
+        return float(sum(float(r) ** 2 for r in X @ np.asarray(th, dtype=float) - y)) / len(y)
+
+    th, hist = np.array([0.02, 0.001, 0.002, -0.04]), []
+    for _ in range(30):
+        r = X @ th - y
+        hist.append(np.mean(r**2))
+        th = th - 0.01 * 2 * X.T @ r / 100
+    d = diagnose(loss=loss, params=th, lr=0.01, history=hist, verify=False)
+    f = [x for x in d.findings if x.code == "lr.too_high"][0]
+    assert f.evidence["lambda_source"] == "hessian"
+    assert f.evidence["bound"] == pytest.approx(8.84e-3, rel=0.01)
+
+
+def test_monitor_of_a_user_loop_as_history():
+    X, y = _s5_data()
+    mon = Monitor()
+    th = np.array([0.02, 0.001, 0.002, -0.04])
+    for t in range(60):
+        r = X @ th - y
+        g = 2 * X.T @ r / 100
+        mon.record(step=t, loss=np.mean(r**2), params={"theta": th - 0.01 * g},
+                   grads={"theta": g}, params_before={"theta": th})
+        th = th - 0.01 * g
+    d = diagnose(history=mon, lr=0.01)
+    assert d.findings[0].code == "lr.too_high"
+    assert d.findings[0].evidence["bound"] == pytest.approx(8.84e-3, rel=0.02)

@@ -152,7 +152,7 @@ def _check_inputs(lr, history, every, loss, params):
         raise ValueError("a loss function needs its parameters: diagnose(loss=f, params=p, lr=...)")
     if loss is not None and not callable(loss):
         raise TypeError(f"loss must be a function of the parameters, got {type(loss).__name__}")
-    if history is not None:
+    if history is not None and not isinstance(history, Monitor):
         h = np.asarray(history, dtype=float)
         if h.ndim != 1:
             raise ValueError(f"history must be a 1-D sequence of loss values, got shape {h.shape}")
