@@ -17,7 +17,7 @@ from gradwise.data._errors import DataError
 __all__ = ["Dataset", "load_dataset", "list_datasets"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A named data set.
 
