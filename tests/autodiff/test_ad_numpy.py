@@ -219,3 +219,49 @@ def test_tensor_of_a_list_of_grad_tensors_points_to_stack():
     a = gw.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises((RuntimeError, TypeError), match=r"gradwise\.stack"):
         gw.tensor([a, a])
+
+
+#: results that legitimately carry no gradient: piecewise-constant or value-independent
+ZERO_DERIVATIVE = {"round", "around", "floor", "ceil", "rint", "trunc", "zeros_like",
+                   "ones_like", "empty_like", "full_like"}
+NUMPY_CALLS = {
+    "sort": lambda t: np.sort(t), "unique": lambda t: np.unique(t), "round": np.round,
+    "around": np.around, "floor": np.floor, "ceil": np.ceil, "rint": np.rint, "trunc": np.trunc,
+    "copy": np.copy, "flip": np.flip, "roll": lambda t: np.roll(t, 1), "diag": np.diag,
+    "trace": np.trace, "pad": lambda t: np.pad(t, 1), "tile": lambda t: np.tile(t, 2),
+    "repeat": lambda t: np.repeat(t, 2), "take": lambda t: np.take(t, [0]),
+    "hstack": lambda t: np.hstack([t, t]), "vstack": lambda t: np.vstack([t, t]),
+    "atleast_2d": np.atleast_2d, "inner": lambda t: np.inner(t, t), "average": np.average,
+    "median": np.median, "nan_to_num": np.nan_to_num, "kron": lambda t: np.kron(t, t),
+    "cumsum": np.cumsum, "cumprod": np.cumprod, "fabs": np.fabs, "exp2": np.exp2,
+    "log10": np.log10, "log2": np.log2, "reciprocal": np.reciprocal, "arctan": np.arctan,
+    "hypot": lambda t: np.hypot(t, t), "copysign": lambda t: np.copysign(t, -1),
+    "positive": np.positive, "mod": lambda t: np.mod(t, 2), "fmax": lambda t: np.fmax(t, 2),
+    "ptp": np.ptp, "diff": np.diff, "split": lambda t: np.split(t, 3, axis=1)[0],
+    "sum(initial=)": lambda t: np.sum(t, initial=1.0), "mean(where=)": lambda t: np.mean(
+        t, where=np.ones((2, 3), bool)), "sum(dtype=)": lambda t: np.sum(t, dtype=np.float32),
+    "dot(out=)": lambda t: np.dot(t, t.T, out=np.zeros((2, 2))),
+    "exp(out=)": lambda t: np.exp(t, out=np.zeros((2, 3))),
+    "add.reduce": lambda t: np.add.reduce(t), "multiply.outer": lambda t: np.multiply.outer(t, t),
+    "float64()": np.float64, "asarray": np.asarray, "array": np.array,
+    "zeros_like": np.zeros_like, "ones_like": np.ones_like, "full_like": lambda t: np.full_like(
+        t, 2.0), "empty_like": np.empty_like, "argmax": np.argmax, "argsort": np.argsort,
+    "isclose": lambda t: np.isclose(t, 1.0), "count_nonzero": np.count_nonzero,
+}
+
+
+@pytest.mark.parametrize("name", list(NUMPY_CALLS))
+def test_no_numpy_function_silently_drops_the_graph(name):
+    """Every NumPy call on a Tensor that requires grad either differentiates, raises,
+    or returns something without a derivative (indices, booleans, piecewise constants)."""
+    t = gw.tensor(np.arange(1.0, 7.0).reshape(2, 3), requires_grad=True)
+    try:
+        out = NUMPY_CALLS[name](t)
+    except (TypeError, RuntimeError) as e:
+        assert "detach" in str(e) or "gradwise" in str(e), str(e)
+        return
+    if isinstance(out, gw.Tensor) and out.requires_grad:
+        return
+    values = out.data if isinstance(out, gw.Tensor) else np.asarray(out)
+    assert values.dtype.kind in "biu" or name in ZERO_DERIVATIVE, (
+        f"np.{name} returned float values without a graph: {type(out).__name__}")

@@ -198,7 +198,16 @@ _NONDIFF_FUNCS = {
 def array_function(self, func, types, args, kwargs):
     impl = _FUNCS.get(func)
     if impl is not None:
-        return impl(*args, **kwargs)
+        try:
+            return impl(*args, **kwargs)
+        except TypeError as e:
+            if "unexpected keyword argument" not in str(e):
+                raise
+            raise TypeError(
+                f"gradwise: np.{func.__name__} on Tensors supports only its array/axis "
+                f"arguments, not {sorted(kwargs)} ({e}); drop them, or use .detach() if you "
+                "only need the values"
+            ) from None
     if func in _NONDIFF_FUNCS or not (_Mode.enabled and _any_grad(args) or
                                       _any_grad(list(kwargs.values())) and _Mode.enabled):
         return _wrap_result(func(*_values(args), **{k: _values(v) for k, v in kwargs.items()}))
