@@ -193,3 +193,13 @@ def test_fit_hooks_called_with_result_and_data(monkeypatch):
     monkeypatch.setattr(base, "fit_hooks", lambda: [broken])
     with pytest.warns(RuntimeWarning, match="fit hook 'broken' failed"):
         LinearRegression(lr=0.01, epochs=20, n_iter_no_change=1).fit(X, y)
+
+
+def test_fit_passes_callbacks_to_the_training_loop():
+    steps = []
+    cb = type("CB", (), {"on_step_end": lambda self, s: steps.append((s.step, s.lr))})()
+    X, y = np.arange(6.0)[:, None], np.arange(6.0)
+    m = LinearRegression(lr=0.01, epochs=3, batch_size=2, shuffle=False, diagnose=False)
+    with pytest.warns(ConvergenceWarning):
+        m.fit(X, y, callbacks=[cb])
+    assert steps == [(k, 0.01) for k in range(1, 10)]
