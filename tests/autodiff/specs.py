@@ -181,6 +181,11 @@ spec("rpow", "pow", lambda x: 2.0 ** x, lambda T, x: 2.0 ** x, U)
 spec("radd_rsub_rmul_rdiv", "add sub mul div",
      lambda x: (1.5 + x) * (2.0 - x) * 3.0 / (x + 3.0),
      lambda T, x: (1.5 + x) * (2.0 - x) * 3.0 / (x + 3.0), U, (away(-3.0),))
+spec("array_left_operands", "sub mul div add pow",
+     lambda x: (np.full(x.shape, 2.0, x.dtype) - x) * np.full(x.shape, 3.0, x.dtype)
+     / (np.full(x.shape, 4.0, x.dtype) + x ** 2),
+     lambda T, x: (T.full(x.shape, 2.0, dtype=x.dtype) - x) * T.full(x.shape, 3.0, dtype=x.dtype)
+     / (T.full(x.shape, 4.0, dtype=x.dtype) + x ** 2), U)
 spec("rtruediv", "div", lambda x: 2.0 / x, lambda T, x: 2.0 / x, U, away(0.0, gap=0.5))
 spec("maximum", "maximum", gw.maximum, lambda T, x, y: T.maximum(x, y), B, distinct)
 spec("minimum", "minimum", gw.minimum, lambda T, x, y: T.minimum(x, y), B, distinct)
