@@ -214,6 +214,16 @@ def safe_lr(run: Run) -> float | None:
     return NET_BOUND_FRACTION * bound
 
 
+def _round_lr(x: float, digits: int = 3) -> float:
+    """``x`` rounded *down* to ``digits`` significant digits: a step a user can type
+    that stays on the safe side of the bound it came from."""
+    x = float(x)
+    if not x > 0 or not math.isfinite(x):
+        return x
+    e = math.floor(math.log10(x)) - digits + 1
+    return math.floor(x / 10.0**e) * 10.0**e
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -300,14 +310,15 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
     if fix_lr is None or fix_lr >= run.lr:
         fix_lr = min(SAFETY * bound, run.lr / 2)
     msg = (f"learning rate {run.lr:g} is above the stability limit {_fmt(bound)} "
-           f"({ev['rule']}, lambda_max = {_fmt(lmax)} from the {source})")
+           f"({ev['rule']}, lambda_max = {_fmt(lmax)} from the "
+           f"{'Hessian' if source == 'hessian' else source})")
     if source == "hessian":
         msg += f": the loss grows by x{pred:.4g} per step (predicted)"
         if observed is not None and math.isfinite(observed):
             msg += f", x{observed:.4g} observed"
     else:
         msg += f": the loss grows by x{observed:.4g} per step"
-    return [Finding("lr.too_high", "fault", msg + ".", evidence=ev, fix={"lr": float(fix_lr)})]
+    return [Finding("lr.too_high", "fault", msg + ".", evidence=ev, fix={"lr": _round_lr(fix_lr)})]
 
 
 def rule_lr_oscillation(run: Run) -> list[Finding]:
@@ -333,7 +344,7 @@ def rule_lr_oscillation(run: Run) -> list[Finding]:
                     f"(lr*lambda_max = {run.lr * lmax:.3g}); the loss zig-zags.",
                     evidence={"lambda_max": lmax, "lr_times_lambda_max": run.lr * lmax,
                               "amplification": rho_top, "bound": bound},
-                    fix={"lr": float(fix)} if fix else None)]
+                    fix={"lr": _round_lr(fix)} if fix else None)]
 
 
 def rule_quadratic_convergence(run: Run) -> list[Finding]:
@@ -409,7 +420,7 @@ def rule_quadratic_convergence(run: Run) -> list[Finding]:
             evidence={"lambda_max": sp["lambda_max"], "lambda_min": sp.get("lambda_min"),
                       "bound": bound, "epochs_at_lr": more / spe,
                       "epochs_at_fix": need / spe},
-            fix={"lr": float(fix_lr), "epochs": epochs}))
+            fix={"lr": _round_lr(fix_lr), "epochs": epochs}))
     return out
 
 
@@ -449,7 +460,7 @@ def rule_network_plateau(run: Run) -> list[Finding]:
     return [Finding("lr.too_low", "fault", msg,
                     evidence={"lambda_max": lmax, "lambda_min": lmin, "bound": bound,
                               "relative_drop": drop, "escape_steps": escape},
-                    fix={"lr": float(fix_lr)})]
+                    fix={"lr": _round_lr(fix_lr)})]
 
 
 def rule_ill_conditioned(run: Run) -> list[Finding]:
