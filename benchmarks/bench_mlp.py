@@ -28,7 +28,7 @@ before the setup (model, optimizer state, per-batch temporaries, allocator
 caches). "tracemalloc peak" is measured in the main process over one more epoch
 and sees NumPy allocations only (not PyTorch's allocator).
 
-Run:  python benchmarks/bench_mlp.py [--repeats 7] [--n 60000] [--no-memory] [--profile]
+Run:  python benchmarks/bench_mlp.py [--repeats 7] [--n 60000] [--threads N] [--no-memory] [--profile]
 """
 
 from __future__ import annotations
@@ -291,10 +291,23 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="substrings of contender names to run")
     ap.add_argument("--no-memory", dest="memory", action="store_false",
                     help="skip the peak-RSS measurement (one fresh process per contender)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="limit BLAS/OpenMP threads of NumPy, scikit-learn and PyTorch "
+                         "(threadpoolctl + torch.set_num_threads); default: library defaults")
     ap.add_argument("--profile", action="store_true",
                     help="also cProfile one gradwise epoch and print the top functions")
     args = ap.parse_args(argv)
 
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads)
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
     X, y = make_data(args.n)
     w0 = initial_weights()
     names = [k for k in CONTENDERS if not args.only or any(s in k for s in args.only)]
@@ -326,7 +339,8 @@ def main(argv=None) -> int:
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"# MLP {IN}-{HIDDEN}(ReLU)-{OUT}, softmax cross-entropy, {args.n} x {IN} float32, "
           f"batch {BATCH}, SGD lr {LR}: one epoch\n")
-    print(f"command: python benchmarks/bench_mlp.py --repeats {args.repeats} --n {args.n}")
+    thr = "" if args.threads is None else f" --threads {args.threads}"
+    print(f"command: python benchmarks/bench_mlp.py --repeats {args.repeats} --n {args.n}{thr}")
     threads = ""
     try:
         import torch
