@@ -8,6 +8,7 @@ import pytest
 
 from gradwise.diagnostics.check import check_backward, check_gradient
 from gradwise.diagnostics.finite_diff import NonFiniteLoss
+from gradwise.diagnostics.step import check_step
 
 
 def sq(w):
@@ -151,3 +152,114 @@ def test_check_backward_rejects_a_nonfinite_input_gradient_as_a_finding():
                        lambda u, x, p: {"W": x.T @ u, "x": u @ p["W"].T * np.array([1.0, np.inf])},
                        np.ones((3, 2)), {"W": W})
     assert [(f.code, f.location) for f in r.findings] == [("numeric.nonfinite", "x")]
+
+
+# ----------------------------------------------------------------------------- check_step
+
+RNG = np.random.default_rng(0)
+XS = RNG.standard_normal((6, 2))
+YS = XS @ np.array([1.0, -2.0]) + 0.5
+
+
+def lsq_loss(p, X, y):
+    return 0.5 * float(np.mean((X @ p["w"] + p["b"] - y) ** 2))
+
+
+def lsq_grad(p, X, y):
+    e = X @ p["w"] + p["b"] - y
+    return {"w": X.T @ e / len(y), "b": np.mean(e)}
+
+
+def gd_step(p, X, y):
+    g = lsq_grad(p, X, y)
+    return {k: p[k] - 0.1 * g[k] for k in p}
+
+
+P0 = {"w": np.zeros(2), "b": np.array(0.0)}
+
+
+def test_a_step_that_updates_in_place_and_returns_none_is_checked():
+    def inplace(p, X, y):
+        g = lsq_grad(p, X, y)
+        for k in p:
+            p[k] -= 0.1 * g[k]
+
+    r = check_step(inplace, lsq_loss, P0, XS, YS, lr=0.1)
+    assert r.ok and r.findings == [], r
+    assert any("returned None" in n for n in r.notes)
+    # one that forgets to update is frozen, not a crash
+    r = check_step(lambda p, X, y: None, lsq_loss, P0, XS, YS, lr=0.1)
+    assert [f.code for f in r.findings] == ["update.frozen", "update.frozen"]
+
+
+def test_a_step_returning_another_structure_says_which_is_expected():
+    with pytest.raises(ValueError, match=r"step returned a tuple of length 2, which has no entry "
+                                         r"'w'.*\(a dict with keys \['w', 'b'\]\)"):
+        check_step(lambda p, X, y: (p["w"], p["b"]), lsq_loss, P0, XS, YS, lr=0.1)
+
+
+def test_numpy_scalar_lr_is_accepted_and_bad_lr_rejected():
+    assert check_step(gd_step, lsq_loss, P0, XS, YS, lr=np.float32(0.1)).ok
+    for bad in (0, -0.1, float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="lr must be a positive number or None"):
+            check_step(gd_step, lsq_loss, P0, XS, YS, lr=bad)
+
+
+def test_no_rows_is_a_clear_error():
+    with pytest.raises(ValueError, match="X and y have no rows"):
+        check_step(gd_step, lsq_loss, P0, XS[:0], YS[:0], lr=0.1)
+
+
+def test_a_step_at_the_optimum_is_not_reported_frozen():
+    A = np.column_stack([XS, np.ones(len(XS))])
+    sol = np.linalg.lstsq(A, YS, rcond=None)[0]
+    r = check_step(gd_step, lsq_loss, {"w": sol[:2], "b": np.array(sol[2])}, XS, YS, lr=0.1)
+    assert r.ok and r.findings == [], r
+    assert any("stationary point" in n for n in r.notes)
+
+
+def test_a_random_step_is_named_as_random_not_as_momentum():
+    rng = np.random.default_rng(1)
+
+    def shuffled(p, X, y):  # per-sample SGD over a random order
+        for i in rng.permutation(len(y)):
+            e = X[i] @ p["w"] + p["b"] - y[i]
+            p = {"w": p["w"] - 0.1 * e * X[i], "b": p["b"] - 0.1 * e}
+        return p
+
+    r = check_step(shuffled, lsq_loss, P0, XS, YS, lr=0.1)
+    assert r.notes and "random" in r.notes[0] and "momentum" not in " ".join(r.notes[1:])
+    assert not any(st["geometric"] for st in r.stateful.values())
+
+
+def test_momentum_is_still_recognised_with_three_calls():
+    state = {}
+
+    def momentum(p, X, y):
+        g = lsq_grad(p, X, y)
+        for k in p:
+            state[k] = 0.9 * state.get(k, 0.0) + g[k]
+        return {k: p[k] - 0.1 * state[k] for k in p}
+
+    r = check_step(momentum, lsq_loss, P0, XS, YS, lr=0.1)
+    assert r.ok, r
+    assert r.stateful["w"]["carried_fraction"] == pytest.approx(0.9)
+    assert r.stateful["w"]["geometric"]
+    assert r.n_step_calls == 3
+
+
+def test_check_step_never_mutates_the_callers_arrays():
+    X, y = XS.copy(), YS.copy()
+    p = {k: np.array(v, copy=True) for k, v in P0.items()}
+
+    def vandal(p, X, y):
+        new = gd_step(p, X, y)
+        X *= 2
+        y[:] = 0
+        p["w"][:] = 99
+        return new
+
+    check_step(vandal, lsq_loss, p, X, y, lr=0.1)
+    np.testing.assert_array_equal(X, XS)
+    np.testing.assert_array_equal(y, YS)
+    np.testing.assert_array_equal(p["w"], P0["w"])

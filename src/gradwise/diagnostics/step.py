@@ -26,6 +26,7 @@ has an accumulator that is never reset (``update.accumulates``); a fraction
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,14 @@ from scipy.optimize import minimize_scalar
 from gradwise._result import Finding, Result
 from gradwise._tree import unflatten
 from gradwise.diagnostics._classify import describe_factor
-from gradwise.diagnostics.check import _copies, _leaves_like, _prepare, _to_array
+from gradwise.diagnostics.check import (
+    _copies,
+    _expected,
+    _extra_entries,
+    _leaves_like,
+    _prepare,
+    _to_array,
+)
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
     directional_derivative,
@@ -49,6 +57,9 @@ __all__ = ["check_step", "StepCheck"]
 MAX_SEQUENTIAL = 64
 #: component-by-component replays are tried for blocks up to this size
 MAX_COMPONENTS = 64
+#: a block whose gradient norm is below this fraction of its norm a small step away is at a
+#: stationary point: a zero update there is right
+STATIONARY = 1e-8
 #: autodiff gradients are verified entry by entry up to this many entries (else along a
 #: random direction) before they are trusted
 MAX_VERIFY = 2000
@@ -92,6 +103,7 @@ class StepCheck(Result):
             rs = f", residual {res:.2e}" if res is not None else ""
             how = b.get("explained_by") or "no replayed variant"
             lines.append(f"{b['block']}: {b['verdict']} — {how}{rs}")
+        lines += [f"note: {n}" for n in self.get("notes", [])]
         return lines
 
 
@@ -229,9 +241,10 @@ def check_step(
     step : callable
         ``step(params, X, y) -> new params``: one update as you wrote it (one
         epoch of per-sample SGD, or one full-batch/mini-batch step). It gets
-        copies, so in-place updates are fine. It is called twice with the same
-        input (a second call must give the same result unless the step keeps
-        state, like momentum). It must be deterministic: a step that shuffles
+        copies, so in-place updates are fine; a step that updates in place and
+        returns None is read from the arrays it was given. It is called three
+        times with the same input (the calls must give the same result unless
+        the step keeps state, like momentum). It must be deterministic: a step that shuffles
         the rows itself cannot be replayed (shuffle outside and pass the rows in
         their order), and stateful steps are expected in their initial state.
     loss : callable
@@ -265,10 +278,11 @@ def check_step(
     Raises
     ------
     ValueError
-        ``X`` and ``y`` differ in length, ``lr`` is not a positive number, or
-        ``step`` returns a different structure than ``params``.
+        ``X`` and ``y`` differ in length or have no rows, ``lr`` is not a
+        positive number, or ``step`` returns a different structure than ``params``.
     """
-    if lr is not None and not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+    if lr is not None and not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)
+                               and np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number or None, got {lr!r}")
     if not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a float in (0, 1), got {rtol!r}")
@@ -278,15 +292,32 @@ def check_step(
         raise ValueError(
             f"X and y must have the same number of rows, got shapes {Xa.shape} and {ya.shape}"
         )
+    if len(Xa) == 0:
+        raise ValueError(f"X and y have no rows (shapes {Xa.shape} and {ya.shape}); pass the "
+                         "rows the step uses")
     Xa, ya = Xa.copy(), ya.copy()
     n = len(Xa)
     names = [li.name for li in info]
 
     def call_step():
-        out = step(unflatten(treedef, _copies(arrays)), Xa.copy(), ya.copy())
+        given = unflatten(treedef, _copies(arrays))
+        out = step(given, Xa.copy(), ya.copy())
+        if out is None:  # an in-place update: read the arrays the step was given
+            if not all(isinstance(a, np.ndarray) for a in _leaves_like(given, info, "params")):
+                raise ValueError(f"step returned None; it must return the new parameters "
+                                 f"({_expected(info)})")
+            note = ("step returned None: the parameters it updated in place were used (a step "
+                    "that changes nothing is then reported as update.frozen)")
+            if note not in notes:
+                notes.append(note)
+            out = given
+        elif not extra_noted:
+            notes.extend(_extra_entries(out, info, "step"))
+            extra_noted.append(True)
         return [_to_array(a, "step output") for a in _leaves_like(out, info, "step")]
 
-    new1_raw, new2_raw = call_step(), call_step()
+    extra_noted: list = []
+    new1_raw, new2_raw, new3_raw = call_step(), call_step(), call_step()
     for nm, a in zip(names, new1_raw):
         if a.dtype.kind in "iub":
             findings.append(Finding(
@@ -296,18 +327,27 @@ def check_step(
                 location=nm))
     new1 = [np.asarray(a, dtype=np.float64) for a in new1_raw]
     new2 = [np.asarray(a, dtype=np.float64) for a in new2_raw]
+    new3 = [np.asarray(a, dtype=np.float64) for a in new3_raw]
     G = _Gradients(loss, treedef, info, Xa, ya)
     ctx = _Context(G, arrays, new1, names, n, lr, rtol, max_sequential)
     blocks, block_findings = ctx.analyse()
     findings += block_findings
-    stateful, st_findings = _stateful(arrays, new1, new2, ctx, names)
+    notes += ctx.notes
+    stateful, st_findings = _stateful(arrays, new1, new2, new3, names)
     findings += st_findings
     for f in st_findings:
         for b in blocks:
             if b["block"] == f.location and b["verdict"] == "ok":
                 b["verdict"] = f.code
+    random_blocks = [nm for nm, st in (stateful or {}).items() if not st["geometric"]]
+    if random_blocks:
+        notes.insert(0, f"your step gave different results for {', '.join(random_blocks)} when "
+                        "called three times with the same input, not like momentum or an "
+                        "accumulator: it is random (shuffles rows, draws a random step?). The "
+                        "replay assumes a deterministic step, so the verdicts above may be wrong: "
+                        "seed it, or shuffle outside the step and pass the rows in their order")
     for nm, st in (stateful or {}).items():
-        if 0 < st["carried_fraction"] < 0.95 and st["residual"] <= 0.05:
+        if 0 < st["carried_fraction"] < 0.95 and st["residual"] <= 0.05 and st["geometric"]:
             notes.append(f"the step is stateful: a second call carries over "
                          f"{st['carried_fraction']:.3g} of the previous update of {nm} "
                          "(momentum); not a fault")
@@ -319,7 +359,7 @@ def check_step(
         loss_reduction=ctx.reduction,
         stateful=stateful,
         gradient_method=G.method,
-        n_step_calls=2,
+        n_step_calls=3,
         n_gradient_evals=G.count,
         notes=notes,
     )
@@ -334,6 +374,7 @@ class _Context:
         self.delta = [b - a if b.shape == a.shape else None for a, b in zip(theta, new)]
         self.reduction = self._reduction()
         self.lr_ref = lr
+        self.notes: list[str] = []
 
     # -- how the loss combines rows
     def _reduction(self):
@@ -532,6 +573,16 @@ class _Context:
                 blocks.append(entry)
                 continue
             gnorm = float(np.linalg.norm(full0[b]))
+            if float(np.linalg.norm(self.delta[b])) <= STATIONARY * max(
+                    1.0, float(np.linalg.norm(self.theta[b]))) and self._stationary(b, gnorm):
+                entry.update(verdict="ok", explained_by="no (or a rounding-size) change at a "
+                             "stationary point", residual=0.0)
+                self.notes.append(
+                    f"the gradient of {nm} is zero to rounding at params (‖∇‖ = {gnorm:.3g}): a "
+                    "stationary point, where a right step and a frozen one look the same; check "
+                    "from another point to test the update of this block")
+                blocks.append(entry)
+                continue
             if not np.any(self.delta[b]) and gnorm > 0:
                 entry.update(verdict="update.frozen", explained_by="no change", residual=0.0)
                 findings.append(Finding(
@@ -570,6 +621,18 @@ class _Context:
             if code:
                 findings.append(self._finding(code, nm, cand, lr_fit, entry))
         return blocks, _merge(findings)
+
+    def _stationary(self, b, gnorm):
+        """The block's gradient is zero to rounding: below STATIONARY times its norm at a
+        point a small random step away (relative size 1e-3), where the gradient of any
+        smooth loss near a stationary point is about H·δ."""
+        if gnorm == 0:
+            return True
+        if not hasattr(self, "_near"):
+            rng = np.random.default_rng(0)
+            self._near = self.G([t + 1e-3 * max(1.0, float(np.max(np.abs(t)) if t.size else 1))
+                                 * rng.standard_normal(t.shape) for t in self.theta])
+        return gnorm <= STATIONARY * float(np.linalg.norm(self._near[b]))
 
     def _attribution(self, b):
         """First-order hint: weights c_i with Δθ_b ≈ −lr Σ c_i ∇ℓ_i(θ0) (least squares).
@@ -686,25 +749,33 @@ def _merge(findings):
     return out
 
 
-def _stateful(theta, new1, new2, ctx, names):
-    """Second call with the same input: is part of the previous update carried over?"""
-    if all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(new1, new2)):
+def _stateful(theta, new1, new2, new3, names):
+    """Calls two and three with the same input: is part of the previous update carried over?
+
+    Momentum (``v = βv + g``) and a never-reset accumulator (β = 1) carry over a
+    geometric sequence: with ``c_k = Δ_k − Δ_{k−1}``, ``c_2 = β Δ_1`` and
+    ``c_3 = β c_2``. A step whose calls differ otherwise is random (``geometric``
+    false)."""
+    if all(a.shape == b.shape == c.shape and np.array_equal(a, b) and np.array_equal(a, c)
+           for a, b, c in zip(new1, new2, new3)):
         return None, []
     info, findings = {}, []
     for b, nm in enumerate(names):
-        if new1[b].shape != theta[b].shape or new2[b].shape != theta[b].shape:
+        if any(x[b].shape != theta[b].shape for x in (new1, new2, new3)):
             continue
-        d1, d2 = new1[b] - theta[b], new2[b] - theta[b]
-        if np.array_equal(d1, d2):
+        d1, d2, d3 = (x[b] - theta[b] for x in (new1, new2, new3))
+        if np.array_equal(d1, d2) and np.array_equal(d2, d3):
             continue
-        carried = d2 - d1
+        carried, carried3 = d2 - d1, d3 - d2
         dd = float(np.vdot(d1, d1))
         beta = float(np.vdot(carried, d1)) / dd if dd > 0 else float("nan")
         resid = _rel(carried - beta * d1, carried, beta * d1) if dd > 0 else 1.0
-        info[nm] = {"carried_fraction": beta, "residual": resid,
+        resid3 = _rel(carried3 - beta * carried, carried3, beta * carried) if dd > 0 else 1.0
+        info[nm] = {"carried_fraction": beta, "residual": resid, "third_call_residual": resid3,
+                    "geometric": bool(resid <= 0.05 and resid3 <= 0.05),
                     "first_update_norm": float(np.sqrt(dd)),
                     "second_update_norm": float(np.linalg.norm(d2))}
-        if abs(beta - 1) <= 0.05 and resid <= 0.05:
+        if abs(beta - 1) <= 0.05 and resid <= 0.05 and resid3 <= 0.05:
             findings.append(Finding(
                 "update.accumulates", "fault",
                 f"Your step is stateful: called twice with the same input, the second update "
