@@ -293,6 +293,7 @@ class _Huge(nn.Module):
         return (self.w * np.float32(1e20)).sum()
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in dot:RuntimeWarning")
 def test_large_finite_float32_gradient_is_not_mistaken_for_nonfinite():
     m = _Huge()
     r = train(

@@ -89,6 +89,7 @@ def test_early_stopping_with_n_iter_no_change():
     assert m.result_.stopped_reason == "converged" and m.n_iter_ < 200
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sse_loss_and_per_sample_sgd_is_lms():
     d = load_dataset("houses")
     X = d.X / d.X.sum(axis=0)
@@ -104,6 +105,7 @@ def test_sse_loss_and_per_sample_sgd_is_lms():
     np.testing.assert_allclose(np.r_[m.coef_, m.intercept_], theta, rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_float32_trained_in_float32():
     d = load_dataset("diabetes_bmi")
     X, y = d.X.astype(np.float32), d.y.astype(np.float32)
@@ -147,6 +149,7 @@ def test_logistic_regression_starts_at_zero_log_loss_ln2():
     assert m.loss_curve_[0] == pytest.approx(np.log(2), rel=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_multiclass_logistic_regression_softmax():
     d = load_dataset("iris")
     labels = np.array(["setosa", "versicolor", "virginica"])[d.y]
@@ -172,6 +175,7 @@ def test_parameter_errors_are_precise():
         LogisticRegression(diagnose=False).fit(X, np.zeros(4))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fit_hooks_called_with_result_and_data(monkeypatch):
     import gradwise.models._base as base
 
