@@ -198,8 +198,6 @@ def test_tensor_basics_and_repr():
         len(gw.tensor(1.0))
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #5: Tensor.transpose(None) "
-                   "(ndarray.transpose accepts it) raises TypeError")
 def test_transpose_method_accepts_none_like_ndarray():
     x = gw.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     assert x.transpose(None).shape == (3, 2)

@@ -280,8 +280,6 @@ def _reshape_alias(x):
         v += 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #3: detach()/views share the data "
-                   "but not the version counter: silently wrong gradient")
 @pytest.mark.parametrize("alias", [_detach_alias, _view_alias, _reshape_alias],
                          ids=["detach", "basic-index view", "reshape view"])
 def test_in_place_write_through_an_alias_of_a_saved_tensor_makes_backward_raise(alias):
@@ -292,8 +290,6 @@ def test_in_place_write_through_an_alias_of_a_saved_tensor_makes_backward_raise(
         y.backward()
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #4: the version of a node's own "
-                   "output (used as `ans` by exp/sqrt/tanh/sigmoid/... VJPs) is not checked")
 def test_in_place_change_of_an_output_its_vjp_reuses_makes_backward_raise():
     x = gw.tensor([1.0, 2.0], requires_grad=True)
     y = gw.exp(x)

@@ -136,8 +136,6 @@ def test_a_function_returning_a_python_float_gives_a_clear_type_error():
         gw.grad(lambda x: (x * x).sum().item())(np.ones(2))
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #2: float(t) on a tensor that "
-                   "requires grad raises RuntimeError, not TypeError")
 def test_a_function_that_calls_float_gives_a_clear_type_error():
     with pytest.raises(TypeError, match=r"detach"):
         gw.grad(lambda x: gw.tensor(float((x * x).sum())))(np.ones(2))

@@ -127,10 +127,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 continue
             if wanted is not None and id(node) in wanted:
                 found[id(node)] = g
-            prim, args, vals, kw, versions, _ = node._ctx
+            prim, args, vals, kw, versions, _, own = node._ctx
             for a, v in zip(args, versions):
-                if v is not None and a._version != v:
+                if v is not None and a._version[0] != v:
                     raise _stale(prim)
+            if node._version[0] != own:
+                raise _stale(prim)  # its own result, reused by the VJP, was overwritten
             ans, use = (node, args) if create_graph else (node.data, vals)
             vjps, nary = prim.vjps, prim.nary
             for i, a in enumerate(args):

@@ -31,10 +31,13 @@ __all__ = ["PRIMITIVES", "defprim"]
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def defprim(name, fwd, *vjps, nary=False, formulas=None, symbol=None):
-    """Register a primitive in the table and in the namespace ``P``."""
+def defprim(name, fwd, *vjps, nary=False, formulas=None, symbol=None, view=False):
+    """Register a primitive in the table and in the namespace ``P``.
+
+    ``view=True`` marks primitives whose result may be a NumPy view of the first
+    argument (it then shares that tensor's version counter)."""
     prim = Primitive(name, fwd, vjps[0] if nary else vjps, nary=nary, formulas=formulas,
-                     symbol=symbol)
+                     symbol=symbol, view=view)
     PRIMITIVES[name] = prim
     setattr(P, name, prim)
     return prim
@@ -296,7 +299,7 @@ defprim("log_softmax", _log_softmax_fwd,
 
 # -------------------------------------------------------------------- shapes
 defprim("reshape", lambda x, shape: np.reshape(x, shape),
-        lambda g, ans, x, shape: g.reshape(_v(x).shape), formulas=("1",))
+        lambda g, ans, x, shape: g.reshape(_v(x).shape), formulas=("1",), view=True)
 
 
 def _inverse_axes(axes, ndim):
@@ -307,10 +310,10 @@ def _inverse_axes(axes, ndim):
 
 defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
         lambda g, ans, x, axes=None: np.transpose(g, _inverse_axes(axes, _v(x).ndim)),
-        formulas=("1",))
+        formulas=("1",), view=True)
 # the engine sums the gradient back to the operand's shape
 defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
-        lambda g, ans, x, shape: g, formulas=("1",))
+        lambda g, ans, x, shape: g, formulas=("1",), view=True)
 
 
 def _basic_index(idx):
@@ -338,7 +341,7 @@ def _getitem_vjp(g, ans, x, idx):
     return _scatter_fwd(g, x.shape, idx)
 
 
-defprim("getitem", lambda x, idx: x[idx], _getitem_vjp, formulas=("1",))
+defprim("getitem", lambda x, idx: x[idx], _getitem_vjp, formulas=("1",), view=True)
 
 
 def _setitem_fwd(x, v, idx):

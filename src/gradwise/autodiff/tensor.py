@@ -17,7 +17,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Primitive"]
+__all__ = [
+    "Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "Primitive", "GraphBreakError",
+]
 
 #: The primitives, filled in by :mod:`.rules` (``P.add``, ``P.mul``, ...).
 P = SimpleNamespace()
@@ -32,11 +34,26 @@ def is_grad_enabled() -> bool:
     return _Mode.enabled
 
 
+class GraphBreakError(RuntimeError, TypeError):
+    """A value was taken out of a Tensor that requires grad (``float(t)``,
+    ``np.asarray(t)``, ``t.numpy()``), which would silently cut the graph.
+    Both a RuntimeError (as in PyTorch) and a TypeError (the function cannot be traced)."""
+
+
 class _GradModeCtx:
     _target = True
 
-    def __init__(self):
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
         self._prev = []
+        if fn is not None:  # used as a bare decorator: @no_grad
+            if not callable(fn):
+                raise TypeError(f"{cls.__name__}() takes no arguments (or decorates a function)")
+            return self(fn)
+        return self
+
+    def __init__(self, fn=None):
+        pass
 
     def __enter__(self):
         self._prev.append(_Mode.enabled)
@@ -96,9 +113,10 @@ class Primitive:
         used by :func:`gradwise.explain`.
     """
 
-    __slots__ = ("name", "fwd", "vjps", "nary", "formulas", "symbol")
+    __slots__ = ("name", "fwd", "vjps", "nary", "formulas", "symbol", "view")
 
-    def __init__(self, name, fwd, vjps, *, nary=False, formulas=None, symbol=None):
+    def __init__(self, name, fwd, vjps, *, nary=False, formulas=None, symbol=None, view=False):
+        self.view = view
         self.name = name
         self.fwd = fwd
         self.vjps = vjps
@@ -135,7 +153,7 @@ def _wrap(data, requires_grad=False, ctx=None):
     t.requires_grad = requires_grad
     t.grad = None
     t._ctx = ctx
-    t._version = 0
+    t._version = [0]
     t.name = None
     return t
 
@@ -155,10 +173,18 @@ def apply(prim, *args, **kw):
         else:
             vals.append(a)
     out = prim.fwd(*vals, **kw)
+    view = prim.view and isinstance(args[0], Tensor) and np.may_share_memory(out, vals[0])
     if need and _Mode.enabled:
-        versions = tuple(a._version if isinstance(a, Tensor) else None for a in args)
-        return _wrap(out, True, (prim, args, vals, kw, versions, _next_seq()))
-    return _wrap(out)
+        versions = tuple(a._version[0] if isinstance(a, Tensor) else None for a in args)
+        t = _wrap(out, True, (prim, args, vals, kw, versions, _next_seq(),
+                              versions[0] if view else 0))
+    else:
+        t = _wrap(out)
+    if view:
+        # a view shares the version counter of the array it looks into, so an
+        # in-place write through either is seen by backward (as in PyTorch)
+        t._version = args[0]._version
+    return t
 
 
 def _binary(prim, a, b):
@@ -167,12 +193,12 @@ def _binary(prim, a, b):
     if isinstance(b, Tensor):
         out = prim.fwd(av, b.data)
         if _Mode.enabled and (a.requires_grad or b.requires_grad):
-            return _wrap(out, True, (prim, (a, b), (av, b.data), _NOKW, (a._version, b._version),
-                                     _next_seq()))
+            return _wrap(out, True, (prim, (a, b), (av, b.data), _NOKW, (a._version[0], b._version[0]),
+                                     _next_seq(), 0))
     else:
         out = prim.fwd(av, b)
         if _Mode.enabled and a.requires_grad:
-            return _wrap(out, True, (prim, (a, b), (av, b), _NOKW, (a._version, None), _next_seq()))
+            return _wrap(out, True, (prim, (a, b), (av, b), _NOKW, (a._version[0], None), _next_seq(), 0))
     return _wrap(out)
 
 
@@ -180,14 +206,14 @@ def _rbinary(prim, a, b):
     """Reflected operator: ``b (op) a`` where ``b`` is not a Tensor."""
     out = prim.fwd(b, a.data)
     if _Mode.enabled and a.requires_grad:
-        return _wrap(out, True, (prim, (b, a), (b, a.data), _NOKW, (None, a._version), _next_seq()))
+        return _wrap(out, True, (prim, (b, a), (b, a.data), _NOKW, (None, a._version[0]), _next_seq(), 0))
     return _wrap(out)
 
 
 def _unary(prim, a):
     out = prim.fwd(a.data)
     if _Mode.enabled and a.requires_grad:
-        return _wrap(out, True, (prim, (a,), (a.data,), _NOKW, (a._version,), _next_seq()))
+        return _wrap(out, True, (prim, (a,), (a.data,), _NOKW, (a._version[0],), _next_seq(), 0))
     return _wrap(out)
 
 
@@ -257,7 +283,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._ctx = None
-        self._version = 0
+        self._version = [0]
         self.name = name
 
     # ------------------------------------------------------------------ basics
@@ -300,7 +326,7 @@ class Tensor:
 
     def _check_no_graph(self, what):
         if self.requires_grad and _Mode.enabled:
-            raise RuntimeError(
+            raise GraphBreakError(
                 f"{what} on a Tensor that requires grad would silently drop the graph; "
                 "use .detach() first (e.g. t.detach().numpy()), or .item() for a scalar"
             )
@@ -337,8 +363,15 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """A tensor sharing the data, cut from the graph (does not require grad)."""
-        return _wrap(self.data)
+        """A tensor sharing the data (and its version counter), cut from the graph."""
+        t = _wrap(self.data)
+        t._version = self._version
+        return t
+
+    def __reduce__(self):
+        # pickled (and deep-copied) as a leaf, like PyTorch: the graph is not data
+        grad = None if self.grad is None else self.grad.data
+        return (_rebuild, (type(self), self.data, self.requires_grad, self.name, grad))
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Set ``requires_grad`` on a leaf in place and return it."""
@@ -451,7 +484,7 @@ class Tensor:
             return
         v = value.data if isinstance(value, Tensor) else value
         self.data[idx] = v
-        self._version += 1
+        self._version[0] += 1
 
     # --------------------------------------------------------------- in place
     def _refuse_leaf_inplace(self, what):
@@ -465,14 +498,17 @@ class Tensor:
 
     def _shallow(self):
         t = _wrap(self.data, self.requires_grad, self._ctx)
-        t._version = self._version
+        t._version = [self._version[0]]
         return t
 
     def _rebind(self, new):
+        # the memory is not written (the result is a new array): views of the old
+        # array keep their counter; users of this object see a new version
+        version = self._version[0] + 1
         self.data = new.data
-        self._ctx = new._ctx
+        self._ctx = None if new._ctx is None else new._ctx[:6] + (version,)
         self.requires_grad = new.requires_grad
-        self._version += 1
+        self._version = [version]
 
     def _inplace(self, o, prim, sym):
         oreq = isinstance(o, Tensor) and o.requires_grad
@@ -498,7 +534,7 @@ class Tensor:
             raise TypeError(
                 f"in-place `{sym}=` would change the dtype of a {self.dtype} tensor: {e}"
             ) from None
-        self._version += 1
+        self._version[0] += 1
         return self
 
     def __iadd__(self, o):
@@ -594,8 +630,8 @@ class Tensor:
     ravel = flatten
 
     def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
         return P.transpose(self, axes=axes or None)
 
     def swapaxes(self, a, b):
@@ -662,6 +698,17 @@ def _plain_index(idx):
 
 def _fmt_index(idx):
     return repr(idx)
+
+
+def _rebuild(cls, data, requires_grad, name, grad):
+    t = object.__new__(cls)
+    t.data = data
+    t.requires_grad = requires_grad
+    t.grad = None if grad is None else _wrap(grad)
+    t._ctx = None
+    t._version = [0]
+    t.name = name
+    return t
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
