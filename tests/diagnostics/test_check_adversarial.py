@@ -263,3 +263,100 @@ def test_check_step_never_mutates_the_callers_arrays():
     np.testing.assert_array_equal(X, XS)
     np.testing.assert_array_equal(y, YS)
     np.testing.assert_array_equal(p["w"], P0["w"])
+
+
+# ----------------------------------------------------------------------------- check_file
+
+GOOD = """
+import numpy as np
+params = np.array([1.0, 2.0])
+def loss(p): return float(np.sum(p ** 2))
+def grad(p): return 2 * p
+"""
+
+
+def _file(tmp_path, text, name="user_file.py"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_check_file_sys_exit_inside_the_loss_is_a_usage_error_with_the_users_line(tmp_path):
+    from gradwise.diagnostics.checkfile import CheckFileError, run_check_file
+
+    src = GOOD.replace("def loss(p): return float(np.sum(p ** 2))",
+                       "import sys\ndef loss(p): sys.exit(0)")
+    with pytest.raises(CheckFileError, match=r"raised SystemExit during the check") as e:
+        run_check_file(_file(tmp_path, src))
+    assert "sys.exit(0)" in str(e.value) and "gradwise/" not in str(e.value)
+
+
+def test_check_file_input_at_import_fails_at_once_naming_main_guard(tmp_path, monkeypatch):
+    import io
+
+    from gradwise.diagnostics.checkfile import CheckFileError, run_check_file
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("5\n"))  # even with input available
+    with pytest.raises(CheckFileError, match=r"input\('n\? '\) called.*__name__ == "):
+        run_check_file(_file(tmp_path, "n = input('n? ')\n" + GOOD))
+    import builtins
+    assert builtins.input.__module__ == "builtins"  # restored
+
+
+def test_check_file_captures_what_the_file_prints(tmp_path, capsys):
+    from gradwise.diagnostics.checkfile import run_check_file
+
+    src = "for i in range(500):\n    print('epoch', i)\n" + GOOD.replace(
+        "def grad(p): return 2 * p", "def grad(p):\n    print('grad!')\n    return 2 * p")
+    r = run_check_file(_file(tmp_path, src))
+    assert r.ok
+    assert capsys.readouterr().out == ""
+    assert r.notes == ["your file printed 501 line(s) while being checked (not shown)"]
+    assert "note: your file printed 501 line(s)" in str(r)
+
+
+@pytest.mark.parametrize(
+    "src, message",
+    [
+        (GOOD.replace("def grad(p): return 2 * p", "grad = 'abc'"),
+         r"`grad` is str 'abc', not a function; define `def grad\(params\)"),
+        (GOOD.replace("def loss(p): return float(np.sum(p ** 2))", "loss = 3"),
+         r"`loss` is int 3, not a function"),
+        (GOOD + "lr = 'fast'\n", r"lr = 'fast'; it must be a positive number"),
+        (GOOD + "lr = -0.1\n", r"lr = -0.1; it must be a positive number"),
+    ],
+)
+def test_check_file_names_of_the_wrong_type(tmp_path, src, message):
+    from gradwise.diagnostics.checkfile import CheckFileError, run_check_file
+
+    with pytest.raises(CheckFileError, match=message):
+        run_check_file(_file(tmp_path, src))
+
+
+def test_check_file_on_a_directory_says_so(tmp_path):
+    from gradwise.diagnostics.checkfile import CheckFileError, run_check_file
+
+    with pytest.raises(CheckFileError, match="is a directory; give a .py file"):
+        run_check_file(tmp_path)
+
+
+def test_check_file_plt_show_does_not_block(tmp_path):
+    from gradwise.diagnostics.checkfile import run_check_file
+
+    src = "import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()\n" + GOOD
+    assert run_check_file(_file(tmp_path, src)).ok
+
+
+def test_check_file_with_an_in_place_step_returning_none(tmp_path):
+    from gradwise.diagnostics.checkfile import run_check_file
+
+    src = """
+import numpy as np
+X = np.arange(10.0).reshape(5, 2); y = X @ np.array([1.0, 2.0])
+params = np.zeros(2)
+lr = 0.01
+def loss(p, X, y): return 0.5 * float(np.mean((X @ p - y) ** 2))
+def step(p, X, y): p -= lr * X.T @ (X @ p - y) / len(y)
+"""
+    r = run_check_file(_file(tmp_path, src))
+    assert r.ok and r.findings == [], r

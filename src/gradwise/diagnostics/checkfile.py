@@ -18,8 +18,12 @@ to the CLI's exit status; a bad file raises :class:`CheckFileError`.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import importlib.util
 import inspect
+import io
+import numbers
 import os
 import sys
 import traceback
@@ -91,7 +95,8 @@ class FileCheck(Result):
 
     Keys: ``findings`` (all of them), ``file``, ``gradient`` (a
     :class:`~gradwise.GradientCheck` or None), ``step`` (a
-    :class:`~gradwise.StepCheck` or None).
+    :class:`~gradwise.StepCheck` or None), ``notes`` (e.g. how many lines the
+    file printed; its output is captured, not shown).
     """
 
     title = "gradwise check"
@@ -102,6 +107,7 @@ class FileCheck(Result):
             part = self.get(key)
             if part is not None:
                 lines += str(part).splitlines()
+        lines += [f"note: {n}" for n in self.get("notes", [])]
         return lines
 
 
@@ -130,6 +136,25 @@ def _raises_in_user_code(exc: BaseException, path: Path) -> bool:
     folder = str(path.resolve().parent)
     return any(str(Path(fr.filename).resolve()).startswith(folder)
                for fr in traceback.extract_tb(exc.__traceback__))
+
+
+def _no_input(prompt=""):
+    raise RuntimeError(
+        f"input({prompt!r}) called: `gradwise check` runs your file without a terminal; put "
+        "interactive code under `if __name__ == \"__main__\":`"
+    )
+
+
+@contextlib.contextmanager
+def _sandbox(captured: io.StringIO):
+    """Run user code with input() disabled and its printed output captured."""
+    saved = builtins.input
+    builtins.input = _no_input
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    finally:
+        builtins.input = saved
 
 
 def _load(path: Path):
@@ -201,9 +226,13 @@ def run_check_file(path: str | os.PathLike) -> FileCheck:
         user's code raised (the message ends with the user's own traceback lines).
     """
     p = Path(path)
+    if p.is_dir():
+        raise CheckFileError(f"{p}: is a directory; give a .py file")
     if not p.is_file():
         raise CheckFileError(f"{p}: no such file")
-    mod = _load(p.resolve())
+    captured = io.StringIO()
+    with _sandbox(captured):
+        mod = _load(p.resolve())
     ns: dict[str, Any] = vars(mod)
     missing = [n for n in ("params", "loss") if n not in ns]
     if not ("grad" in ns or "step" in ns):
@@ -213,14 +242,18 @@ def run_check_file(path: str | os.PathLike) -> FileCheck:
             f"{p}: missing {', '.join(missing)}; define params, loss and grad and/or step "
             "(see `gradwise check --template`)"
         )
+    for name in ("loss", "grad", "step"):
+        if name in ns and not callable(ns[name]):
+            raise CheckFileError(
+                f"{p}: `{name}` is {type(ns[name]).__name__} {ns[name]!r:.40}, not a function; "
+                f"define `def {name}(params{', X, y' if name == 'step' else ''}): ...`"
+            )
     loss = ns["loss"]
     needs_data = "step" in ns or any(
         callable(ns.get(n)) and _n_args(ns[n], n, p) == 3 for n in ("loss", "grad"))
     if needs_data and not ("X" in ns and "y" in ns):
         raise CheckFileError(f"{p}: `step` (or a loss/grad taking X, y) needs X and y defined "
                              "in the file")
-    from gradwise.diagnostics.check import check_gradient
-    from gradwise.diagnostics.step import check_step
 
     def bind(fn, name):
         if _n_args(fn, name, p) == 3:
@@ -228,21 +261,20 @@ def run_check_file(path: str | os.PathLike) -> FileCheck:
             return lambda params: fn(params, X, y)
         return fn
 
+    lr = ns.get("lr")
+    if lr is not None and not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)
+                               and 0 < lr < float("inf")):
+        raise CheckFileError(f"{p}: lr = {lr!r}; it must be a positive number (the step size "
+                             "your step uses), or leave it out to have it estimated")
     gradient = step = None
     try:
-        if "grad" in ns:
-            dims = {"samples": len(ns["y"])} if needs_data else None
-            gradient = check_gradient(bind(loss, "loss"), bind(ns["grad"], "grad"), ns["params"],
-                                      dims=dims)
-        if "step" in ns:
-            if _n_args(loss, "loss", p) != 3:
-                raise CheckFileError(f"{p}: for `step`, loss must take (params, X, y)")
-            lr = ns.get("lr")
-            lr = float(lr) if isinstance(lr, (int, float)) and lr > 0 else None
-            step = check_step(ns["step"], loss, ns["params"], ns["X"], ns["y"], lr=lr)
+        with _sandbox(captured):
+            gradient, step = _run_checks(ns, p, loss, bind, needs_data, lr)
     except CheckFileError:
         raise
-    except Exception as e:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit from the user's functions too
         if _raises_in_user_code(e, p):
             raise CheckFileError(
                 f"{p}: your code raised {type(e).__name__} during the check:\n"
@@ -252,4 +284,25 @@ def run_check_file(path: str | os.PathLike) -> FileCheck:
             raise CheckFileError(f"{p}: {e}") from None
         raise
     findings = (gradient.findings if gradient else []) + (step.findings if step else [])
-    return FileCheck(findings=list(findings), file=str(p), gradient=gradient, step=step)
+    printed = captured.getvalue().splitlines()
+    notes = [f"your file printed {len(printed)} line(s) while being checked (not shown)"] \
+        if printed else []
+    return FileCheck(findings=list(findings), file=str(p), gradient=gradient, step=step,
+                     notes=notes)
+
+
+def _run_checks(ns, p, loss, bind, needs_data, lr):
+    from gradwise.diagnostics.check import check_gradient
+    from gradwise.diagnostics.step import check_step
+
+    gradient = step = None
+    if "grad" in ns:
+        dims = {"samples": len(ns["y"])} if needs_data else None
+        gradient = check_gradient(bind(loss, "loss"), bind(ns["grad"], "grad"), ns["params"],
+                                  dims=dims)
+    if "step" in ns:
+        if _n_args(loss, "loss", p) != 3:
+            raise CheckFileError(f"{p}: for `step`, loss must take (params, X, y)")
+        step = check_step(ns["step"], loss, ns["params"], ns["X"], ns["y"],
+                          lr=None if lr is None else float(lr))
+    return gradient, step
