@@ -132,7 +132,8 @@ def setup_gradwise(X, y, w0):
             loss = loss_fn(model(X[i:i + BATCH]), y[i:i + BATCH])
             loss.backward()
             opt.step()
-        assert loss.dtype == F32 and all(p.dtype == F32 for p in model.parameters())
+        assert loss.dtype == F32, loss.dtype  # float32 end to end, no silent upcast
+        assert all(p.dtype == F32 and p.grad.dtype == F32 for p in model.parameters())
 
     return epoch, lambda: _gradwise_params(model)
 
