@@ -224,6 +224,8 @@ def diagnose(
         (``data.ill_conditioned``), least-squares reference.
     params0 : same structure as ``params``, optional
         Where the run started; verified re-runs start there (default ``params``).
+        With a ``model``: a dict of parameter name -> initial array (sharpness at
+        the start of a diverged run, ``init.scale``).
     batch_size : int, optional
         Mini-batch size of the run (``None`` = full batch). With ``X`` it sets the
         number of steps per epoch; a stochastic run is told apart from a stalled
@@ -302,6 +304,11 @@ def diagnose(
         _from_monitor(run, monitor)
     if model is not None:
         run.model, run.loss_fn = model, loss_fn
+    if params0 is not None and loss is None:
+        if not isinstance(params0, dict):
+            raise TypeError("with a model, params0 must be a dict of parameter name -> array "
+                            "(as model.named_parameters() names them)")
+        run.initial_params = {k: np.asarray(v, dtype=float) for k, v in params0.items()}
     if run.X is not None and batch_size:
         run.steps_per_epoch = max(1, math.ceil(len(run.X) / batch_size))
         run.stochastic = batch_size < len(run.X)
@@ -315,7 +322,7 @@ def diagnose(
     verify_seconds = 0.0
     if verify:
         verify_seconds = fixes.verify_fixes(findings, run, budget)
-    sp = run.spectrum
+    sp = run.spectrum_start or run.spectrum
     bound = None
     if sp is not None and not run.adaptive:
         bound = critical_lr(sp["lambda_max"], run.optimizer, run.momentum)
@@ -386,8 +393,9 @@ def _from_model(run: rules.Run) -> None:
         p = {k: np.array(run.final_params.get(k, v), dtype=float) for k, v in p.items()}
     run.objective = Objective(f, p)
     run.final_params = p
-    start = run.initial_params or p
-    run.start = run.objective.flat({k: start.get(k, v) for k, v in p.items()})
+    start = run.initial_params
+    run.start = (run.objective.flat({k: start.get(k, v) for k, v in p.items()})
+                 if start else None)
     stats = Monitor().probe(run.model, run.X)
     for k, v in stats.items():
         run.activations.setdefault(k, v)
@@ -401,6 +409,19 @@ def _from_model(run: rules.Run) -> None:
         run.notes.append(f"output probe failed: {e}")
 
 
+def _lower_point(obj: Objective, start: np.ndarray | None) -> np.ndarray:
+    """Of the run's start and end, the point with the smaller finite loss."""
+    if start is None:
+        return obj.x0
+    try:
+        f_end, f_start = obj.value(obj.x0), obj.value(start)
+    except (FloatingPointError, OverflowError, ValueError):
+        return obj.x0
+    if not np.isfinite(f_end) or (np.isfinite(f_start) and f_start < f_end):
+        return start
+    return obj.x0
+
+
 def _probe(run: rules.Run) -> None:
     """Curvature and, for a small quadratic loss, the exact optimum."""
     obj = run.objective
@@ -408,7 +429,8 @@ def _probe(run: rules.Run) -> None:
         return
     try:
         if not run.network and obj.n <= QUADRATIC_MAX_PARAMS:
-            run.quadratic = quadratic_optimum(obj, max_params=QUADRATIC_MAX_PARAMS)
+            run.quadratic = quadratic_optimum(obj, max_params=QUADRATIC_MAX_PARAMS,
+                                              at=_lower_point(obj, run.start))
         run.network = run.network or run.quadratic is None
         if run.quadratic is not None:
             ev = run.quadratic["eigenvalues"]
@@ -417,5 +439,13 @@ def _probe(run: rules.Run) -> None:
         else:
             # λmin costs a second Lanczos run; only the plateau rule needs it (lazily)
             run.spectrum = spectrum(obj, which="both" if obj.n <= 50 else "max")
+            g = rules.growth(run.history, run.every)
+            if run.start is not None and np.array_equal(run.start, obj.x0):
+                run.spectrum_start = run.spectrum
+            elif g and g["diverging"] and run.start is not None:
+                # a diverged network's last point says nothing about the step that
+                # blew it up: measure the sharpness where the run started
+                at_start = Objective(obj.loss, obj.unflat(run.start))
+                run.spectrum_start = spectrum(at_start, which="max")
     except (FloatingPointError, OverflowError, ValueError, np.linalg.LinAlgError) as e:
         run.notes.append(f"curvature probe failed: {e}")

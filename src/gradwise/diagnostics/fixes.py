@@ -101,7 +101,9 @@ def rerun(
         only), ``seconds``, ``x`` (final flat parameters).
     """
     obj = run.objective
-    x = np.array(run.start if x0 is None else x0, dtype=float)
+    if x0 is None:
+        x0 = run.start if run.start is not None else obj.x0
+    x = np.array(x0, dtype=float)
     vel = np.zeros_like(x)
     q = run.quadratic
     tol = tolerance(q) if q is not None else None
@@ -291,15 +293,29 @@ def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
         if got.shape == want_x.shape:
             d = float(np.linalg.norm(got - want_x))
             tol = 1e-3 * max(1.0, float(np.linalg.norm(want_x)))
-            out.update(distance=d, optimum_loss=ref["loss"], ok=d <= tol, params=got)
-            out["summary"] = (f"{_fmt_fix(fix)}: loss {loss:.6g} "
-                              + (f"= optimum after {epochs:,} epochs" if d <= tol else
-                                 f"after {epochs:,} epochs, {d:.3g} from the optimum"))
-            return out
-    first = _last_finite(run.history)
-    out["ok"] = bool(math.isfinite(loss) and loss < first)
-    out["summary"] = f"{_fmt_fix(fix)}: loss {loss:.6g} after {epochs:,} epochs (was {first:.6g})"
+            out.update(distance=d, optimum_loss=ref["loss"], params=got)
+            if d <= tol:
+                out.update(ok=True, summary=f"{_fmt_fix(fix)}: loss {loss:.6g} = optimum after "
+                                            f"{epochs:,} epochs")
+                return out
+    before = _run_loss(run)
+    out["ok"] = bool(math.isfinite(loss) and loss < before)
+    out["summary"] = (f"{_fmt_fix(fix)}: loss {loss:.6g} after {epochs:,} epochs (the run ended at "
+                      f"{before:.6g})" + (f", {out['distance']:.3g} from the optimum"
+                                          if "distance" in out else ""))
     return out
+
+
+def _run_loss(run: Run) -> float:
+    """The loss at the end of the run on all the data (else its last finite logged loss)."""
+    if run.objective is not None:
+        try:
+            v = run.objective.value(run.objective.x0)
+            if math.isfinite(v):
+                return v
+        except (FloatingPointError, OverflowError, ValueError):
+            pass
+    return _last_finite(run.history)
 
 
 def first_loss(res: Any) -> float:
@@ -413,7 +429,9 @@ def _verify_network(f: Finding, run: Run, budget: float) -> dict | None:
     if (run.model is None or run.loss_fn is None or run.X is None or run.y is None
             or not set(f.fix) <= {"lr", "init", "standardize", "epochs"}):
         return None
-    before = run.objective.value(run.objective.x0) if run.objective is not None else math.inf
+    if not run.initial_params and "init" not in f.fix:
+        return None  # no start to re-train from (give params0 or a Monitor)
+    before = _run_loss(run)
     try:
         out = _retrain(run, f.fix, budget)
     except Exception as e:  # noqa: BLE001 - a failing fix is an outcome, reported as such

@@ -213,7 +213,8 @@ def logistic(X: Any, y: Any, fit_intercept: bool = True, alpha: float = 0.0,
                    params={"coef": coef, "intercept": icpt})
 
 
-def quadratic_optimum(loss: Any, params: Any = None, *, max_params: int = 200) -> Optimum | None:
+def quadratic_optimum(loss: Any, params: Any = None, *, max_params: int = 200,
+                      at: np.ndarray | None = None) -> Optimum | None:
     """The minimiser of ``loss`` if it is a convex quadratic of the parameters.
 
     One Newton step from ``params`` with the exact Hessian (``n`` HVPs); the loss
@@ -226,6 +227,10 @@ def quadratic_optimum(loss: Any, params: Any = None, *, max_params: int = 200) -
     params : parameters (any structure)
     max_params : int, default 200
         Larger problems are not attempted (returns None).
+    at : ndarray, shape (n,), optional
+        Flat point to take the Newton step from (default ``params``). Choose the
+        point with the smaller loss: from a diverged point (loss 1e100) the step
+        loses all digits to cancellation.
 
     Returns
     -------
@@ -241,9 +246,10 @@ def quadratic_optimum(loss: Any, params: Any = None, *, max_params: int = 200) -
     ev, U = np.linalg.eigh(H)
     if not ev[0] > 1e-12 * max(abs(ev[-1]), 1e-300):
         return None
-    f0, g = obj.value_and_grad(obj.x0)
+    x0 = obj.x0 if at is None else np.asarray(at, dtype=float)
+    f0, g = obj.value_and_grad(x0)
     step = U @ ((U.T @ g) / ev)
-    xs = obj.x0 - step
+    xs = x0 - step
     predicted = f0 - 0.5 * float(g @ step)
     try:
         fs = obj.value(xs)

@@ -286,8 +286,19 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
                         f"{run.lr:g}; adaptive methods have no curvature bound, so the step is "
                         "judged by the loss alone: reduce it.",
                         evidence=ev, fix={"lr": run.lr / 10})]
+    if run.network and run.spectrum_start is None and diverging:
+        sp = None  # the curvature at a blown-up end point is meaningless
     lmax = sp["lambda_max"] if sp is not None else None
     source = "hessian"
+    if lmax is None and run.network and diverging:
+        # a network's loss does not grow geometrically: no bound from the growth
+        ev.update(observed_growth=observed, bound=None,
+                  rule="observed growth; curvature at the start of the run unknown")
+        return [Finding("lr.too_high", "fault",
+                        f"the loss grows by x{observed:.4g} per step at lr {run.lr:g}: the step "
+                        "is above the stability limit of the network (give the initial "
+                        "parameters, params0 or a Monitor, for the bound).",
+                        evidence=ev, fix={"lr": _round_lr(run.lr / 10)})]
     if lmax is None:
         if not diverging:
             return []
@@ -313,7 +324,8 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
            f"({ev['rule']}, lambda_max = {_fmt(lmax)} from the "
            f"{'Hessian' if source == 'hessian' else source})")
     if source == "hessian":
-        msg += f": the loss grows by x{pred:.4g} per step (predicted)"
+        where = " at the start" if run.spectrum_start is not None else ""
+        msg += f": the loss grows by x{pred:.4g} per step (predicted{where})"
         if observed is not None and math.isfinite(observed):
             msg += f", x{observed:.4g} observed"
     else:
