@@ -299,8 +299,10 @@ def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
                                             f"{epochs:,} epochs")
                 return out
     before = _run_loss(run)
-    out["ok"] = bool(math.isfinite(loss) and loss < before)
-    out["summary"] = (f"{_fmt_fix(fix)}: loss {loss:.6g} after {epochs:,} epochs (the run ended at "
+    # the fix helps if the re-fit ends below the run and its own loss falls
+    out["ok"] = bool(math.isfinite(loss) and loss < before and loss <= first_loss(res))
+    out["summary"] = (f"{_fmt_fix(fix)}: loss {first_loss(res):.6g} -> {loss:.6g} in {epochs:,} "
+                      f"epochs (re-fit; the run ended at "
                       f"{before:.6g})" + (f", {out['distance']:.3g} from the optimum"
                                           if "distance" in out else ""))
     return out
