@@ -24,7 +24,7 @@ def _fmt(v) -> str:
     a = np.asarray(v)
     if a.size == 1:
         x = a.item()
-        if isinstance(x, float) and x == int(x) and abs(x) < 1e15:
+        if isinstance(x, float) and np.isfinite(x) and x == int(x) and abs(x) < 1e15:
             return str(int(x))
         return f"{x:.6g}"
     if a.size <= 6:
@@ -167,7 +167,7 @@ def explain(f: Tensor, names: dict | None = None) -> str:
                 ftxt = formula.format(*[_arg_label(x, labels) for x in args], ans=L(t))
             scalar = local is not None and local.size == 1 and up.size == 1
             if scalar:
-                contrib = float(up) * float(local)
+                contrib = np.asarray(up).item() * np.asarray(local).item()
                 rhs = f"{ftxt} = {_fmt(local)}" if ftxt and ftxt != _fmt(local) else _fmt(local)
                 op = "+=" if incoming.get(id(a), 0) > 1 else "="
                 lines.append(

@@ -44,6 +44,12 @@ def _vg(f, argnums, fname, args, kwargs):
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
     args = list(args)
+    for n in nums:
+        if not isinstance(n, int) or not -len(args) <= n < len(args):
+            raise ValueError(
+                f"{fname}: argnums={argnums!r}, but the function was called with {len(args)} "
+                "positional argument(s); argnums selects positional arguments (0 = the first)"
+            )
     groups = []
     for n in nums:
         tens, treedef = _to_leaves(args[n])
@@ -133,9 +139,13 @@ def hvp(f, x, v):
     Same structure as ``x``: NumPy arrays.
     """
     tens, treedef = _to_leaves(x)
-    vleaves, _, vdef = _tree.flatten(v)
-    if len(vleaves) != len(tens):
-        raise ValueError("hvp: x and v must have the same structure")
+    vleaves, vinfo, _ = _tree.flatten(v)
+    xpaths = [li.path for li in _tree.flatten(x)[1]]
+    if [li.path for li in vinfo] != xpaths:
+        raise ValueError(
+            f"hvp: v must have the same structure as x (x has entries {xpaths}, v has "
+            f"{[li.path for li in vinfo]})"
+        )
     vs = []
     for t, vv in zip(tens, vleaves):
         vv = np.asarray(vv.data if isinstance(vv, Tensor) else vv, dtype=t.data.dtype)

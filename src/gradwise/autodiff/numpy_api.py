@@ -99,20 +99,42 @@ def _wrap_result(out):
     return _wrap(out) if isinstance(out, (np.ndarray, np.generic)) else out
 
 
+def _unsupported(name, out, kw):
+    bad = (["out"] if out is not None else []) + list(kw)
+    if bad:
+        raise TypeError(
+            f"gradwise: np.{name}(..., {', '.join(k + '=' for k in bad)}) is not supported on "
+            f"Tensors; call it without {', '.join(k + '=' for k in bad)}"
+        )
+
+
 def _np_reduce(fn):
-    def impl(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
-        if dtype is not None or out is not None or kw:
-            raise TypeError(f"gradwise: np.{fn.__name__} with dtype=/out=/{list(kw)} is not supported")
-        return fn(a, axis=axis, keepdims=keepdims)
+    """np.sum/mean/max/min/prod on Tensors: ``dtype=`` is a differentiable cast of the
+    input (as NumPy computes in that dtype); ``where=`` masks entries of sum and mean."""
+    def impl(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None, **kw):
+        _unsupported(fn.__name__, out, kw)
+        a = F._t(a)
+        if dtype is not None:
+            a = a.astype(dtype)
+        if where is None:
+            return fn(a, axis=axis, keepdims=keepdims)
+        if fn not in (F.sum, F.mean):
+            _unsupported(fn.__name__, None, {"where": where})
+        mask = np.broadcast_to(_values(where), a.shape)
+        total = F.sum(F.where(mask, a, 0.0), axis=axis, keepdims=keepdims)
+        if fn is F.sum:
+            return total
+        return total / np.sum(mask, axis=axis, keepdims=keepdims)
 
     return impl
 
 
 def _np_var(fn):
     def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-        if dtype is not None or out is not None or kw:
-            raise TypeError(f"gradwise: np.{fn.__name__} with dtype=/out= is not supported")
-        return fn(a, axis=axis, ddof=ddof, keepdims=keepdims)
+        _unsupported(fn.__name__, out, kw)
+        a = F._t(a)
+        return fn(a if dtype is None else a.astype(dtype), axis=axis, ddof=ddof,
+                  keepdims=keepdims)
 
     return impl
 
