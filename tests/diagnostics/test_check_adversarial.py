@@ -360,3 +360,43 @@ def step(p, X, y): p -= lr * X.T @ (X @ p - y) / len(y)
 """
     r = run_check_file(_file(tmp_path, src))
     assert r.ok and r.findings == [], r
+
+
+# ----------------------------------------------------------------------------- check_backward
+
+XB = np.random.default_rng(0).standard_normal((4, 3))
+PB = {"W": np.random.default_rng(1).standard_normal((3, 2)), "b": np.zeros(2)}
+
+
+def lin_forward(x, p):
+    return x @ p["W"] + p["b"]
+
+
+def lin_backward(u, x, p):
+    return {"W": x.T @ u, "b": u.sum(0), "x": u @ p["W"].T}
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"x": XB * np.nan}, ValueError, "x contains NaN or inf"),
+        ({"forward": lambda x, p: None}, ValueError, "forward returned None"),
+        ({"upstream": np.ones(3)}, ValueError,
+         r"upstream has shape \(3,\) but forward's output has shape \(4, 2\)"),
+        ({"backward": lambda u, x, p: {**lin_backward(u, x, p), "b": None}}, ValueError,
+         "backward returned None for 'b'"),
+        ({"backward": lambda u, x, p: (x.T @ u, u.sum(0))}, ValueError,
+         "backward must return a dict"),
+    ],
+)
+def test_check_backward_bad_input_is_one_clear_error(kwargs, error, message):
+    args = {"forward": lin_forward, "backward": lin_backward, "x": XB, "params": PB, **kwargs}
+    with pytest.raises(error, match=message):
+        check_backward(**args)
+
+
+def test_check_backward_notes_unknown_keys_and_checks_the_rest():
+    r = check_backward(lin_forward, lambda u, x, p: {**lin_backward(u, x, p), "dW": 1.0}, XB, PB)
+    assert r.ok and r.findings == []
+    assert r.notes == ["backward returned keys ['dW'] that are neither parameter names "
+                       "(['W', 'b']) nor 'x'; ignored"]

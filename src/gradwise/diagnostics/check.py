@@ -826,12 +826,20 @@ def check_backward(
         raise ValueError(f"n_upstream must be an int >= 1, got {n_upstream!r}")
     arrays, info, treedef, findings, notes = _prepare(params, allow_empty=True)
     x0 = np.array(_to_array(x, "x"), dtype=np.float64, copy=True)
+    if not np.all(np.isfinite(x0)):
+        raise ValueError("x contains NaN or inf; check the layer on finite inputs")
     prefix = f"{layer}: " if layer else ""
 
     def key_of(li):
         return li.path[-1] if li.path else "params"
 
-    out0 = _to_array(forward(x0.copy(), unflatten(treedef, _copies(arrays))), "forward output")
+    out0 = forward(x0.copy(), unflatten(treedef, _copies(arrays)))
+    if out0 is None:
+        raise ValueError("forward returned None; it must return the layer's output array")
+    out0 = _to_array(out0, "forward output")
+    if out0.dtype.kind not in "biuf":
+        raise TypeError(f"forward returned an array of dtype {out0.dtype}; it must return the "
+                        "layer's real-valued output")
     m = x0.shape[0] if x0.ndim else 1
     dims = {"batch size": m}
     if x0.ndim >= 2:
@@ -841,6 +849,9 @@ def check_backward(
     rng = np.random.default_rng(seed)
     ups = [np.asarray(upstream, dtype=np.float64)] if upstream is not None else [
         rng.standard_normal(out0.shape) for _ in range(n_upstream)]
+    if ups[0].shape != out0.shape:
+        raise ValueError(f"upstream has shape {ups[0].shape} but forward's output has shape "
+                         f"{out0.shape}; the upstream gradient is shaped like the output")
     total_evals = 0
     result = None
     for j, u in enumerate(ups):
@@ -851,6 +862,15 @@ def check_backward(
                 f"got {type(got).__name__}"
             )
         names, analytic, scale = [], [], []
+        for key, val in got.items():
+            if val is None:
+                raise ValueError(f"backward returned None for {key!r}; return its gradient array "
+                                 "(or leave the key out)")
+        known = {key_of(li) for li in info} | {"x"}
+        unknown = [k for k in got if k not in known]
+        if unknown and j == 0:
+            notes.append(f"backward returned keys {unknown} that are neither parameter names "
+                         f"({sorted(map(str, known - {'x'}))}) nor 'x'; ignored")
         for li in info:
             if key_of(li) in got:
                 names.append(prefix + li.name)
