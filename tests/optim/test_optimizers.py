@@ -257,6 +257,9 @@ def test_zero_grad_and_closure():
     assert p.grad is not None and p.grad.data[0] == 0.0
     opt.zero_grad()
     assert p.grad is None
+    p.grad = gw.Tensor(np.broadcast_to(np.ones(1), (1,)))  # a read-only view
+    opt.zero_grad(set_to_none=False)
+    assert p.grad.data[0] == 0.0
 
 
 def test_float32_parameters_stay_float32():

@@ -17,7 +17,23 @@ import numpy as np
 
 from gradwise.autodiff import Tensor
 
-__all__ = ["Module", "Parameter", "RemovableHandle", "IncompatibleKeys"]
+__all__ = ["Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "zero_grads"]
+
+
+def zero_grads(params: Any, set_to_none: bool = True) -> None:
+    """Reset the ``.grad`` of every tensor in ``params``: ``None`` (``set_to_none``),
+    or zeros in place (a fresh zero array if the gradient is a read-only view).
+    Used by :meth:`Module.zero_grad` and ``Optimizer.zero_grad``."""
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        elif g.data.flags.writeable:
+            g.data[...] = 0
+        else:
+            g.data = np.zeros_like(g.data)
 
 
 class Parameter(Tensor):
@@ -264,13 +280,7 @@ class Module:
             ``True`` sets ``p.grad = None`` (the next backward pass assigns a fresh
             gradient); ``False`` fills the existing gradient arrays with zeros.
         """
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.data[...] = 0
+        zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         """Set ``training`` on this module and all descendants; returns ``self``."""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gradwise.autodiff import Tensor, enable_grad
+from gradwise.nn.module import zero_grads
 
 __all__ = ["Optimizer", "check_range"]
 
@@ -118,14 +119,7 @@ class Optimizer:
     # -------------------------------------------------------------------- step
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters (``None``, or zeros in place)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.data[...] = 0
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one update of every parameter that has a gradient.
