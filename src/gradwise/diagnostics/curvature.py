@@ -26,7 +26,6 @@ A loss the engine cannot trace is differentiated by finite differences
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -323,7 +322,6 @@ def spectrum(
         lmax = _power(obj, max_hvp, seed)
         lmin = None
         if which == "both":
-            # λmin(H) = λmax + λmax(λmax·I - H)... shift so the wanted end is dominant
             lmin = lmax - _power(obj, max_hvp, seed, shift=lmax)
     cond = lmax / lmin if (lmin is not None and lmin > 0) else None
     return Spectrum(
@@ -404,29 +402,27 @@ class _Budget(Exception):
     pass
 
 
-def _power(obj: Objective, max_hvp: int, seed: int, shift: float | None = 0.0) -> float:
-    """Power iteration on ``H - shift·I`` (Golub & Van Loan, *Matrix Computations*,
-    4th ed., §8.2.1); returns the dominant Rayleigh quotient (relative change
-    < 1e-6 stops early). ``shift=None`` is used for λmin: iterate on ``-H``."""
+def _power(obj: Objective, max_hvp: int, seed: int, shift: float = 0.0) -> float:
+    """Power iteration on ``shift·I - H`` (``H`` itself for ``shift = 0``; Golub &
+    Van Loan, *Matrix Computations*, 4th ed., §8.2.1): the Rayleigh quotient of the
+    dominant eigenvalue, stopping early once it changes by < 1e-6 (relative).
+    With ``shift = λmax`` the dominant eigenvalue is ``λmax - λmin``."""
     v = np.random.default_rng(seed).standard_normal(obj.n)
     v /= np.linalg.norm(v)
     lam = 0.0
     for _ in range(max_hvp):
         hv = obj.hvp(obj.x0, v)
-        if shift is None:
-            w = -hv
-        else:
-            w = shift * v - hv if shift else hv
+        w = shift * v - hv if shift else hv
         new = float(v @ w)
         nw = np.linalg.norm(w)
         if nw == 0:
             return 0.0
         v = w / nw
-        if abs(new - lam) <= 1e-6 * abs(new):
-            lam = new
-            break
+        done = abs(new - lam) <= 1e-6 * abs(new)
         lam = new
-    return -lam if shift is None else lam
+        if done:
+            break
+    return lam
 
 
 def sharpness(loss: Any, params: Any = None, *, method: str = "auto", max_hvp: int = 50) -> float:
@@ -621,10 +617,3 @@ def stable_lr(
         a = amplification(lr, lambda_max, beta)
         out.update(amplification=a, loss_growth=a * a, stable=bool(bound is None or lr < bound))
     return out
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """``(fn(), seconds)``."""
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
