@@ -257,7 +257,9 @@ def test_zero_grad_and_closure():
     assert p.grad is not None and p.grad.data[0] == 0.0
     opt.zero_grad()
     assert p.grad is None
-    p.grad = gw.Tensor(np.broadcast_to(np.ones(1), (1,)))  # a read-only view
+    p.grad = gw.Tensor(np.ones(1))
+    p.grad.data = np.broadcast_to(np.ones(1), (1,))  # a read-only view
+    assert not p.grad.data.flags.writeable
     opt.zero_grad(set_to_none=False)
     assert p.grad.data[0] == 0.0
 
