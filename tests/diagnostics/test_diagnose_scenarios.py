@@ -384,3 +384,24 @@ def test_s5_through_polynomial_regression_fit(s5):
     v = f.verified
     assert v["method"] == "re-fit" and v["ok"], v
     assert v["loss_end"] < 25.33  # the re-fit at the fixed lr falls from its first epoch
+
+
+def test_s1_through_gradwise_train_with_monitor():
+    # the same network and start as S1, trained by gradwise.train at lr 0.01
+    np.random.seed(0)
+    W, w = np.random.rand(3, 3), np.random.rand(1, 3)
+    net = nn.Sequential(nn.Linear(3, 3, bias=False), nn.Sigmoid(), nn.Linear(3, 1, bias=False),
+                        nn.Sigmoid())
+    net[0].weight.data[...] = W
+    net[2].weight.data[...] = w
+    mon, lf = Monitor(), nn.MSELoss(reduction="sum")
+    y = Y_XOR[:, None]
+    res = gradwise.train(net, lf, optim.SGD(net.parameters(), lr=0.01), (X_XOR, y), epochs=10_000,
+                         callbacks=[mon], progress=False)
+    assert res.loss_curve[-1] == pytest.approx(0.997, abs=1e-3)
+    d = diagnose(res, model=net, loss_fn=lf, X=X_XOR, y=y, monitor=mon, budget=3.0)
+    # np.random.rand weights have RMS 0.58 = 1.0x Glorot for 3->3: not init.scale
+    assert d.codes() == ["lr.too_low"]
+    f = d.findings[0]
+    assert f.fix["lr"] == pytest.approx(1.0)
+    assert f.verified["ok"] and f.verified["loss_end"] < 0.01

@@ -89,8 +89,8 @@ SADDLE_RATIO = 0.01
 #: at least KAPPA_GAIN for the fix to help
 KAPPA_MAX = 1e3
 KAPPA_GAIN = 10.0
-#: init.scale: the initial weight std over the Glorot (sigmoid/tanh/linear) or He
-#: (ReLU) std. The variance of pre-activations scales with the square of the ratio
+#: init.scale: the initial weights' root mean square over the Glorot
+#: (sigmoid/tanh/linear) or He (ReLU) standard deviation. The variance of pre-activations scales with the square of the ratio
 #: per layer; outside [1/INIT_RATIO, INIT_RATIO] (variance gain outside [1/10, 10])
 #: activations saturate or vanish within a few layers (Glorot & Bengio 2010, §4.2)
 INIT_RATIO = math.sqrt(10.0)
@@ -584,7 +584,13 @@ def _glorot_ratio(W: np.ndarray, kind: str | None) -> tuple[float, str]:
         ref, name = math.sqrt(2.0 / fan_in), "He"
     else:
         ref, name = math.sqrt(2.0 / (fan_in + fan_out)), "Glorot"
-    return float(np.std(W)) / ref, name
+    return _rms(W) / ref, name
+
+
+def _rms(W: np.ndarray) -> float:
+    """Root mean square of the weights: E[w²] sets the pre-activation variance
+    (Glorot & Bengio 2010 eq. 5), so a non-zero mean counts (np.random.rand)."""
+    return float(np.sqrt(np.mean(np.square(W))))
 
 
 def _layer_kinds(run: Run) -> dict[str, str | None]:
@@ -617,10 +623,10 @@ def rule_init_scale(run: Run) -> list[Finding]:
             continue
         scheme = "he_normal" if kind == "relu" else "glorot_normal"
         out.append(Finding("init.scale", "fault",
-                           f"initial weights of {name} have std {np.std(W):.3g}, {r:.3g}x the "
+                           f"initial weights of {name} have RMS {_rms(W):.3g}, {r:.3g}x the "
                            f"{ref} scale for a {W.shape[1]}->{W.shape[0]} {kind} layer "
                            f"(variance x{r * r:.3g} per layer).",
-                           evidence={"std": float(np.std(W)), "reference": ref, "ratio": r},
+                           evidence={"rms": _rms(W), "reference": ref, "ratio": r},
                            location=name, fix={"init": scheme}))
     return out
 
