@@ -118,3 +118,26 @@ def test_monitor_pickles_without_model_and_validates():
     assert mon.to_dict()["steps"] == mon.steps
     with pytest.raises(ValueError, match="every must be a positive integer"):
         Monitor(every=0)
+
+
+def test_hand_written_layer_activations_reach_diagnose():
+    from gradwise.diagnostics.diagnosis import diagnose
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)) * 50  # raw, large inputs saturate a sigmoid layer
+    W = rng.normal(size=(5, 8)) * 0.5
+    mon = Monitor()
+    for step in range(3):
+        a = 1 / (1 + np.exp(-(X @ W)))
+        mon.record(step=step, loss=1.0 - 0.1 * step)
+        mon.record_activation("hidden", "sigmoid", a)
+    mon.close_window()
+    assert mon.activations["hidden"][0][1] > 0.5
+    d = diagnose(history=mon, lr=0.1)
+    f = [x for x in d.findings if x.code == "activations.saturated"][0]
+    assert f.location == "layer hidden"
+    ok = Monitor()
+    ok.record(step=0, loss=1.0)
+    ok.record_activation("hidden", "sigmoid", 1 / (1 + np.exp(-(X / 50) @ W)))
+    ok.close_window()
+    assert "activations.saturated" not in diagnose(history=ok, lr=0.1).codes()
