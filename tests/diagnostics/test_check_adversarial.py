@@ -400,3 +400,24 @@ def test_check_backward_notes_unknown_keys_and_checks_the_rest():
     assert r.ok and r.findings == []
     assert r.notes == ["backward returned keys ['dW'] that are neither parameter names "
                        "(['W', 'b']) nor 'x'; ignored"]
+
+
+def test_a_loss_computing_in_float32_is_clean_and_still_finds_a_factor():
+    # float32 parameters: the loss casts and computes in float32 although it is given float64
+    # copies; float64-sized steps made its rounding look like kinks (gradient.kink info)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 20)).astype(np.float32)
+    y = rng.standard_normal(50).astype(np.float32)
+
+    def loss(w):
+        return float(np.mean((X @ w.astype(np.float32) - y) ** 2))
+
+    def grad(w):
+        return 2 * X.T @ (X @ w.astype(np.float32) - y) / 50
+
+    w = rng.standard_normal(20).astype(np.float32)
+    r = check_gradient(loss, grad, w)
+    assert r.ok and r.findings == [], r
+    r = check_gradient(loss, lambda w: 0.5 * grad(w), w)
+    assert r.codes() == ["gradient.scale"]
+    assert r.findings[0].evidence["factor"] == pytest.approx(0.5, rel=1e-4)

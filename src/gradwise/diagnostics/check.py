@@ -132,9 +132,10 @@ def _prepare(params: Any, root: str = "params", allow_empty: bool = False):
             )
         elif arr.dtype.itemsize < 8:
             notes.append(
-                f"{li.name} is {arr.dtype}: checked in float64; {arr.dtype} carries about "
-                f"{np.finfo(arr.dtype).precision} significant digits, so expect relative "
-                f"errors near {np.finfo(arr.dtype).eps:.1e} in your own float32 runs"
+                f"{li.name} is {arr.dtype}: checked in float64 with finite-difference steps "
+                f"and rounding sized for a loss computing in {arr.dtype} (about "
+                f"{np.finfo(arr.dtype).precision} significant digits), so expect relative "
+                f"errors near {np.finfo(arr.dtype).eps:.1e} in your own {arr.dtype} runs"
             )
         arr = np.array(arr, dtype=np.float64, copy=True)
         if not np.all(np.isfinite(arr)):
@@ -716,7 +717,7 @@ def check_gradient(
     _validate(rtol, max_entries, directions)
     arrays, info, treedef, findings, notes = _prepare(params)
     names = [li.name for li in info]
-    fc = CountedFunction(lambda lv: loss(unflatten(treedef, lv)), "loss")
+    fc = CountedFunction(lambda lv: loss(unflatten(treedef, lv)), "loss", eps=_precision(params))
     g = grad(unflatten(treedef, _copies(arrays)))
     analytic = _gradient_arrays(_leaves_like(g, info, "grad"), names, "grad")
     notes += _extra_entries(g, info, "grad")
@@ -743,6 +744,15 @@ def check_gradient(
     )
     res["notes"] = notes + res["notes"]
     return res
+
+
+def _precision(params) -> float:
+    """Machine epsilon of the least precise float parameter: a loss of float32
+    parameters usually computes in float32, so finite differences take float32
+    steps and rounding (finite_diff module docstring)."""
+    arrays = (_to_array(leaf, "params") for leaf in flatten(params)[0])
+    eps = [np.finfo(a.dtype).eps for a in arrays if a.dtype.kind == "f"]
+    return float(max(eps, default=np.finfo(np.float64).eps))
 
 
 def _same_shapes(a, b):

@@ -15,8 +15,9 @@ For a step ``h``
 
 Per-entry step ``h_i = eps^(1/5) · max(1, |x_i|)``: balancing the O(h⁴)
 truncation of ``R`` against the O(eps/h) rounding of the differences gives
-``h ∝ eps^(1/5)`` (≈ 7.4e-4 in float64), scaled by the entry's magnitude as in
-Nocedal & Wright eq. (8.6).
+``h ∝ eps^(1/5)`` (≈ 7.4e-4 in float64, ≈ 0.041 for a function computing in
+float32), scaled by the entry's magnitude as in Nocedal & Wright eq. (8.6).
+``eps`` is the precision of the function (``CountedFunction.eps``).
 
 Each derivative also returns an error estimate: ``|R - D(h/2)|`` bounds the
 truncation error (it is the error of the less accurate ``D(h/2)``), plus the
@@ -58,6 +59,10 @@ class CountedFunction:
         Takes a list of float64 arrays, returns a real scalar.
     name : str
         Used in error messages (``"loss"``).
+    eps : float, default float64 machine epsilon
+        Relative precision the function is assumed to compute with (raised
+        automatically when it returns float32/float16; pass float32's epsilon
+        when it computes in float32 internally, e.g. for float32 parameters).
 
     Attributes
     ----------
@@ -68,11 +73,12 @@ class CountedFunction:
         a larger rounding floor).
     """
 
-    def __init__(self, f: Callable[[list[np.ndarray]], float], name: str = "loss"):
+    def __init__(self, f: Callable[[list[np.ndarray]], float], name: str = "loss",
+                 eps: float = _EPS64):
         self.f = f
         self.name = name
         self.calls = 0
-        self.eps = _EPS64
+        self.eps = eps
 
     def __call__(self, leaves: list[np.ndarray]) -> float:
         self.calls += 1
@@ -259,7 +265,7 @@ def numeric_gradient(
         entries = [(k, idx) for k, a in enumerate(base) for idx in np.ndindex(*a.shape)]
     for k, idx in entries:
         x = base[k][idx]
-        h = (_EPS64**STEP_EXPONENT) * max(1.0, abs(float(x)))
+        h = (getattr(f, "eps", _EPS64) ** STEP_EXPONENT) * max(1.0, abs(float(x)))
 
         def phi(t, k=k, idx=idx, x=x, h=h):
             pert = list(base)
@@ -313,7 +319,7 @@ def directional_derivative(
     xmax = max(
         (float(np.max(np.abs(a[m]))) for a, m in zip(base, active) if m.any()), default=0.0
     )
-    h = (_EPS64**STEP_EXPONENT) * max(1.0, xmax) / vmax
+    h = (getattr(f, "eps", _EPS64) ** STEP_EXPONENT) * max(1.0, xmax) / vmax
 
     def phi(t):
         return _perturbed(f, [a + t * d for a, d in zip(base, v)], (None, (), xmax, h * vmax))
