@@ -421,3 +421,30 @@ def test_a_loss_computing_in_float32_is_clean_and_still_finds_a_factor():
     r = check_gradient(loss, lambda w: 0.5 * grad(w), w)
     assert r.codes() == ["gradient.scale"]
     assert r.findings[0].evidence["factor"] == pytest.approx(0.5, rel=1e-4)
+
+
+def test_a_float32_step_is_judged_at_float32_rounding():
+    # the update of a float32 step is known to ~1e-7·|θ|/|Δ| only: a correct full-batch
+    # float32 step was update.mismatch (residual 2e-4 > rtol 1e-4) with an untraceable loss
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 3)).astype(np.float32)
+    y = rng.standard_normal(8).astype(np.float32)
+    w = rng.standard_normal(3).astype(np.float32)
+
+    def loss(w, X, y):
+        return float(np.mean((X @ w.astype(np.float32) - y) ** 2))
+
+    def step(w, X, y):
+        w = w.astype(np.float32)
+        return w - np.float32(0.1) * 2 * X.T @ (X @ w - y) / len(y)
+
+    def sgd_skip_last(w, X, y):
+        w = w.astype(np.float32)
+        for i in range(len(y) - 1):
+            w = w - np.float32(0.1) * 2 * X[i] * (X[i] @ w - y[i])
+        return w
+
+    r = check_step(step, loss, w, X, y, lr=0.1)
+    assert r.ok and r.findings == [], r
+    r = check_step(sgd_skip_last, loss, w, X, y, lr=0.1)
+    assert [(f.code, f.evidence["samples"]) for f in r.findings] == [("update.skipped_samples", [7])]

@@ -42,6 +42,7 @@ from gradwise.diagnostics.check import (
     _expected,
     _extra_entries,
     _leaves_like,
+    _precision,
     _prepare,
     _to_array,
 )
@@ -114,8 +115,9 @@ class _Gradients:
     """Gradients of ``loss(params, X[rows], y[rows])``: autodiff when the loss can be
     traced (verified once against finite differences), finite differences otherwise."""
 
-    def __init__(self, loss, treedef, info, X, y):
+    def __init__(self, loss, treedef, info, X, y, eps=np.finfo(np.float64).eps):
         self.loss, self.treedef, self.info, self.X, self.y = loss, treedef, info, X, y
+        self.eps = eps  # precision the loss computes with (float32 parameters: float32)
         self.method: str | None = None
         self.count = 0
         self.cache: dict = {}
@@ -134,7 +136,7 @@ class _Gradients:
     def _numeric(self, leaves, rows):
         Xr, yr = self._rows(rows)
         fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), Xr.copy(),
-                                                  yr.copy()), "loss")
+                                                  yr.copy()), "loss", eps=self.eps)
         return numeric_gradient(fc, leaves).value
 
     def _autodiff(self, leaves, rows):
@@ -157,7 +159,7 @@ class _Gradients:
             return self._numeric(leaves, rows)
         Xr, yr = self._rows(rows)
         fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), Xr.copy(),
-                                                  yr.copy()), "loss")
+                                                  yr.copy()), "loss", eps=self.eps)
         if sum(a.size for a in leaves) <= MAX_VERIFY:
             num = numeric_gradient(fc, leaves).value
             scale = max(max((float(np.max(np.abs(n))) for n in num if n.size), default=0.0),
@@ -262,7 +264,9 @@ def check_step(
         ``update.scale`` then only compares blocks with each other.
     rtol : float, default 1e-4
         A candidate explains the update when ``‖Δ_user − Δ_candidate‖`` is at most
-        ``rtol`` times the larger of their norms.
+        ``rtol`` times the larger of their norms (raised to the rounding of the
+        parameters' dtype: ``10·eps·‖θ_new‖/‖Δ‖``, and ``100·eps^(4/5)`` for the
+        finite-difference reference, for float32 parameters or steps).
     max_sequential : int, default 64
         Per-sample replays (sequential SGD, sample left out) are tried up to
         this many rows.
@@ -328,8 +332,10 @@ def check_step(
     new1 = [np.asarray(a, dtype=np.float64) for a in new1_raw]
     new2 = [np.asarray(a, dtype=np.float64) for a in new2_raw]
     new3 = [np.asarray(a, dtype=np.float64) for a in new3_raw]
-    G = _Gradients(loss, treedef, info, Xa, ya)
-    ctx = _Context(G, arrays, new1, names, n, lr, rtol, max_sequential)
+    G = _Gradients(loss, treedef, info, Xa, ya, eps=_precision(params))
+    eps = [max(G.eps, float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else 0.0)
+           for a in new1_raw]
+    ctx = _Context(G, arrays, new1, names, n, lr, rtol, max_sequential, eps)
     blocks, block_findings = ctx.analyse()
     findings += block_findings
     notes += ctx.notes
@@ -368,10 +374,14 @@ def check_step(
 class _Context:
     """The replay of one step: candidates, scores and the verdict per block."""
 
-    def __init__(self, G, theta, new, names, n, lr, rtol, max_sequential):
+    def __init__(self, G, theta, new, names, n, lr, rtol, max_sequential, eps):
         self.G, self.theta, self.new, self.names = G, theta, new, names
         self.n, self.lr, self.rtol, self.max_seq = n, lr, rtol, max_sequential
         self.delta = [b - a if b.shape == a.shape else None for a, b in zip(theta, new)]
+        # per block: the update is only known to the rounding of the new parameters
+        self.tol = [max(rtol, 100 * e ** 0.8, 10 * e * float(np.linalg.norm(nw)) / dn)
+                    if d is not None and (dn := float(np.linalg.norm(d))) > 0 else rtol
+                    for d, nw, e in zip(self.delta, new, eps)]
         self.reduction = self._reduction()
         self.lr_ref = lr
         self.notes: list[str] = []
@@ -437,17 +447,18 @@ class _Context:
             leaves, where = item[0], item[1]
             only = item[2] if len(item) > 2 else None
             if only is not None:
-                if self._explained(scores[only]):  # explained from the start point already
+                if self._explained(scores[only], only):  # explained from the start point
                     continue
                 where = "after the other blocks were updated"
             for b, rows in self._score_cands(self._batch_cands(leaves, where), only).items():
                 scores[b] += rows
-        if any(not self._explained(scores[b]) for b in range(nb) if self.delta[b] is not None):
+        if any(not self._explained(scores[b], b) for b in range(nb)
+               if self.delta[b] is not None):
             self._sequential(scores)
         return self._verdicts(scores)
 
-    def _explained(self, rows):
-        return any(r[0] <= self.rtol for r in rows)
+    def _explained(self, rows, b):
+        return any(r[0] <= self.tol[b] for r in rows)
 
     # -- nonlinear replays
     def _replay_sgd(self, lr, skip=None):
@@ -487,7 +498,7 @@ class _Context:
         given_ok = self.lr is not None
         fitted = lr_try
         r = {b: _rel(pred[b] - self.new[b], self.delta[b], pred[b] - self.theta[b]) for b in blocks}
-        if given_ok and max(r.values()) > self.rtol and lr0 and lr0 > 0:
+        if given_ok and any(r[b] > self.tol[b] for b in blocks) and lr0 and lr0 > 0:
             f2 = self._fit_lr(fun, lr0, blocks)
             if f2 is not None:
                 pred2 = fun(f2)
@@ -512,7 +523,7 @@ class _Context:
             lr0 = _joint_lr(self.delta, tot, blocks)
             self._add_nonlinear(scores, "sequential per-sample SGD in sample order", None,
                                 self._replay_sgd, blocks, lr0)
-            if not all(self._explained(scores[b]) for b in blocks) and self.n >= 2:
+            if not all(self._explained(scores[b], b) for b in blocks) and self.n >= 2:
                 for i in range(self.n):
                     self._add_nonlinear(
                         scores, f"sequential SGD with sample {i} left out",
@@ -520,7 +531,7 @@ class _Context:
                         lambda lr, i=i: self._replay_sgd(lr, skip=i), blocks, lr0, samples=[i])
         full = self.G(self.theta)
         for b in blocks:
-            if self._explained(scores[b]) or self.theta[b].size > MAX_COMPONENTS or \
+            if self._explained(scores[b], b) or self.theta[b].size > MAX_COMPONENTS or \
                     self.theta[b].size < 2:
                 continue
             g0 = full[b].reshape(-1)
@@ -542,9 +553,9 @@ class _Context:
             if self.delta[b] is None:
                 continue
             rows = sorted(scores[b], key=lambda r: r[0])
-            ok = [r for r in rows if r[0] <= self.rtol]
+            ok = [r for r in rows if r[0] <= self.tol[b]]
             if ok:
-                given = [r for r in ok if r[1] is not None and r[1] <= self.rtol]
+                given = [r for r in ok if r[1] is not None and r[1] <= self.tol[b]]
                 pool = given or ok
                 # legitimate first; "sample k left out" before "only the last sample" when
                 # both fit (the same for n = 2); the residual decides only among the rest
@@ -615,7 +626,7 @@ class _Context:
             entry.update(explained_by=cand.label, residual=r_fit, lr_fit=lr_fit)
             code = cand.code
             if code is None:
-                code = self._legit_code(lr_fit, r_given)
+                code = self._legit_code(lr_fit, r_given, b)
             entry["verdict"] = code or "ok"
             blocks.append(entry)
             if code:
@@ -651,13 +662,13 @@ class _Context:
         return {"weights": [float(x) for x in c],
                 "residual": _rel(fit - self.delta[b].ravel(), self.delta[b], fit)}
 
-    def _legit_code(self, lr_fit, r_given):
+    def _legit_code(self, lr_fit, r_given, b):
         if lr_fit < 0:
             return "update.ascent"
         if self.lr is not None:
-            return None if (r_given is not None and r_given <= self.rtol) else "update.scale"
+            return None if (r_given is not None and r_given <= self.tol[b]) else "update.scale"
         ref = self.lr_ref
-        if ref and np.isfinite(ref) and abs(lr_fit / ref - 1) > 10 * self.rtol:
+        if ref and np.isfinite(ref) and abs(lr_fit / ref - 1) > 10 * self.tol[b]:
             return "update.scale"
         return None
 
