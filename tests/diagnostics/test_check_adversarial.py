@@ -448,3 +448,23 @@ def test_a_float32_step_is_judged_at_float32_rounding():
     assert r.ok and r.findings == [], r
     r = check_step(sgd_skip_last, loss, w, X, y, lr=0.1)
     assert [(f.code, f.evidence["samples"]) for f in r.findings] == [("update.skipped_samples", [7])]
+
+
+def test_tensors_that_require_grad_are_accepted_as_params_and_gradients():
+    import gradwise as gw
+
+    torch = pytest.importorskip("torch")
+    w = gw.tensor([1.0, 2.0], requires_grad=True)
+    r = check_gradient(lambda w: (w * w).sum(), lambda w: 2 * gw.tensor(w, requires_grad=True), w)
+    assert r.ok and r.findings == []
+    r = check_gradient(lambda w: float((w ** 2).sum()), lambda w: 2 * w,
+                       torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True))
+    assert r.ok and r.findings == []
+
+
+def test_numpy_integers_and_floats_are_valid_options():
+    r = check_gradient(sq, dsq, np.ones(30), max_entries=np.int64(5), directions=np.int64(2),
+                       rtol=np.float64(1e-5))
+    assert r.ok and r.method.startswith("random directions")
+    with pytest.raises(ValueError, match="max_sequential must be a non-negative int"):
+        check_step(gd_step, lsq_loss, P0, XS, YS, max_sequential=-1)

@@ -18,6 +18,7 @@ Statist. 14, 1943; adaptive binary splitting as in Hwang, JASA 67, 1972).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -98,6 +99,10 @@ class GradientCheck(Result):
 
 def _to_array(x: Any, what: str) -> np.ndarray:
     if hasattr(x, "numpy") and callable(x.numpy) and not isinstance(x, np.ndarray):
+        if callable(getattr(x, "detach", None)):  # gradwise/torch tensors that require grad
+            x = x.detach()
+        if callable(getattr(x, "cpu", None)):
+            x = x.cpu()
         x = x.numpy()
     try:
         return np.asarray(x)
@@ -760,11 +765,11 @@ def _same_shapes(a, b):
 
 
 def _validate(rtol, max_entries, directions):
-    if not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
+    if not (isinstance(rtol, numbers.Real) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a float in (0, 1), got {rtol!r}")
-    if not (isinstance(max_entries, int) and max_entries >= 0):
+    if not (isinstance(max_entries, numbers.Integral) and max_entries >= 0):
         raise ValueError(f"max_entries must be a non-negative int, got {max_entries!r}")
-    if not (isinstance(directions, int) and directions >= 1):
+    if not (isinstance(directions, numbers.Integral) and directions >= 1):
         raise ValueError(f"directions must be an int >= 1, got {directions!r}")
 
 

@@ -288,8 +288,10 @@ def check_step(
     if lr is not None and not (isinstance(lr, numbers.Real) and not isinstance(lr, bool)
                                and np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number or None, got {lr!r}")
-    if not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
+    if not (isinstance(rtol, numbers.Real) and 0 < rtol < 1):
         raise ValueError(f"rtol must be a float in (0, 1), got {rtol!r}")
+    if not (isinstance(max_sequential, numbers.Integral) and max_sequential >= 0):
+        raise ValueError(f"max_sequential must be a non-negative int, got {max_sequential!r}")
     arrays, info, treedef, findings, notes = _prepare(params)
     Xa, ya = np.asarray(X), np.asarray(y)
     if Xa.ndim == 0 or ya.ndim == 0 or len(Xa) != len(ya):
