@@ -97,14 +97,17 @@ class _Layer:
         self.active = None
         self.history: list[tuple[int, float]] = []
 
-    def add(self, a: np.ndarray) -> None:
-        st = activation_stats(self.kind, a)
+    def add(self, a: Any) -> None:
+        a = _arr(a)
         if self.kind == "relu":
-            act = st["active"]
-            self.active = act if self.active is None or self.active.shape != act.shape else (
-                self.active | act)
+            # per-unit running maximum: a unit is active if its max output is > 0
+            m = a.reshape(-1, a.shape[-1]).max(axis=0) if a.ndim else a.reshape(1)
+            if self.active is None or self.active.shape != m.shape:
+                self.active = m.copy()
+            else:
+                np.maximum(self.active, m, out=self.active)
         else:
-            self.sat_sum += st["saturated"]
+            self.sat_sum += activation_stats(self.kind, a)["saturated"]
         self.count += 1
 
     def close(self, step: int) -> None:
@@ -112,7 +115,7 @@ class _Layer:
         if not self.count:
             return
         if self.kind == "relu":
-            v = float(1.0 - self.active.mean())
+            v = float(np.mean(self.active <= 0))
         else:
             v = self.sat_sum / self.count
         self.history.append((step, v))
@@ -130,6 +133,13 @@ class Monitor:
     every : int, default 1
         Record every ``every``-th step (activation statistics are then also
         gathered only on those steps' forward passes).
+    ratio_every : int, default 10
+        In :func:`gradwise.train`, the update-to-parameter ratio of every block
+        costs a subtraction and two dot products per parameter; it is measured on
+        every ``ratio_every``-th record (a slowly varying quantity), which keeps
+        the monitor under 5% of an epoch. If the training loop reports per-block
+        update norms (``state.block_update_norms``) the ratio is recorded at every
+        step, with ``‖p‖`` refreshed every ``ratio_every`` records.
 
     Attributes
     ----------
@@ -139,7 +149,8 @@ class Monitor:
     grad_norm : dict of str -> list of float
         Per block (``"0.weight"`` in a model, ``"W"`` for a dict of parameters).
     update_ratio : dict of str -> list of float
-        ``‖p_t - p_{t-1}‖ / ‖p_{t-1}‖`` per block.
+        ``‖p_t - p_{t-1}‖ / ‖p_{t-1}‖`` per block (in ``gradwise.train``: on every
+        ``ratio_every``-th record, see above).
     lr : list of float
     activations : dict of str -> list of (step, value)
         Per layer name ("1" for the second module of a Sequential): the mean
@@ -165,9 +176,11 @@ class Monitor:
     [5.0, 3.2, 2.048]
     """
 
-    def __init__(self, *, activations: bool = True, every: int = 1):
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+    def __init__(self, *, activations: bool = True, every: int = 1, ratio_every: int = 10):
+        for name, v in (("every", every), ("ratio_every", ratio_every)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.ratio_every = int(ratio_every)
         self.track_activations = bool(activations)
         self.every = int(every)
         self.steps: list[int] = []
@@ -187,6 +200,8 @@ class Monitor:
         self._prev: dict[str, np.ndarray] | None = None
         self._calls = 0
         self._gather = True
+        self._scratch: dict[str, np.ndarray] = {}
+        self._pnorm: dict[str, float] = {}
 
     # ------------------------------------------------------------------ user loop API
     def record(
@@ -299,6 +314,7 @@ class Monitor:
         """Record the step from the :class:`~gradwise.training.TrainState`."""
         self._gather = (state.step % self.every) == 0
         if (state.step - 1) % self.every:
+            self._pnorm.clear()  # ‖b‖ must then be computed afresh
             return
         self.steps.append(int(state.step))
         self.loss.append(float(state.loss))
@@ -309,9 +325,47 @@ class Monitor:
             self.grad_norm.setdefault(name, []).append(n)
             if not math.isfinite(n):
                 self._flag(state.step, name, "grad")
+        loop_norms = getattr(state, "block_update_norms", None)
+        if loop_norms:  # the loop measured ‖Δp‖ per block already: only ‖p‖ is left
+            self._ratios_from(state, loop_norms)
+            return
+        if (len(self.steps) - 1) % self.ratio_every:
+            return
         before = state.params_before
+        scratch, norms = self._scratch, self._pnorm
         for name, p in state.params.items():
-            self._ratio(state.step, name, p, before[name])
+            # ‖p - b‖ into a reused buffer; ‖b‖ is last step's ‖p‖ (cached), so
+            # one subtraction and two dot products per block and step
+            b = before[name]
+            buf = scratch.get(name)
+            if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+                buf = scratch[name] = np.empty_like(p)
+            np.subtract(p, b, out=buf)
+            flat = buf.reshape(-1)
+            nd = math.sqrt(float(np.dot(flat, flat)))
+            nb = norms.get(name)
+            if nb is None:
+                bf = b.reshape(-1)
+                nb = math.sqrt(float(np.dot(bf, bf)))
+            pf = p.reshape(-1)
+            norms[name] = math.sqrt(float(np.dot(pf, pf)))
+            self.update_ratio.setdefault(name, []).append(nd / nb if nb > 0 else math.nan)
+            if not math.isfinite(nd):
+                self._flag(state.step, name, "param")
+
+    def _ratios_from(self, state: Any, update_norms: dict) -> None:
+        """Update ratios from the loop's per-block update norms; ‖p‖ (one dot
+        product per block) is refreshed every ``ratio_every`` records."""
+        refresh = (len(self.steps) - 1) % self.ratio_every == 0 or not self._pnorm
+        params = state.params if refresh else None
+        for name, nd in update_norms.items():
+            if refresh:
+                pf = params[name].reshape(-1)
+                self._pnorm[name] = math.sqrt(float(np.dot(pf, pf)))
+            nb = self._pnorm.get(name, 0.0)
+            self.update_ratio.setdefault(name, []).append(nd / nb if nb > 0 else math.nan)
+            if not math.isfinite(nd):
+                self._flag(state.step, name, "param")
 
     def on_epoch_end(self, state: Any) -> None:
         """Close the activation window of the epoch."""
@@ -408,6 +462,7 @@ class Monitor:
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_handles"] = []
+        d["_scratch"] = {}
         d["model"] = d["loss_fn"] = d["optimizer"] = None
         return d
 
