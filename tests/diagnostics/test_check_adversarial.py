@@ -468,3 +468,22 @@ def test_numpy_integers_and_floats_are_valid_options():
     assert r.ok and r.method.startswith("random directions")
     with pytest.raises(ValueError, match="max_sequential must be a non-negative int"):
         check_step(gd_step, lsq_loss, P0, XS, YS, max_sequential=-1)
+
+
+def test_check_step_gives_pandas_data_to_code_written_for_pandas():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(XS, columns=["a", "b"])
+    y = pd.Series(YS, name="t")
+
+    def loss(w, X, y):
+        return float(np.mean((X.values @ w - y.values) ** 2))
+
+    def sgd(w, X, y):  # per-sample loop written with .iloc
+        for i in range(len(y)):
+            xi = X.iloc[i].values
+            w = w - 0.1 * 2 * xi * (xi @ w - y.iloc[i])
+        return w
+
+    r = check_step(sgd, loss, np.zeros(2), X, y, lr=0.1)
+    assert r.ok and r.findings == [] and r.loss_reduction == "mean", r
+    pd.testing.assert_frame_equal(X, pd.DataFrame(XS, columns=["a", "b"]))

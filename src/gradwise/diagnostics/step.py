@@ -128,15 +128,12 @@ class _Gradients:
         return CountedFunction(None, "loss")._scalar(out)
 
     def _rows(self, rows):
-        if rows is None:
-            return self.X.copy(), self.y.copy()
-        idx = np.asarray(rows, dtype=int)
-        return self.X[idx].copy(), self.y[idx].copy()
+        return _take_rows(self.X, rows), _take_rows(self.y, rows)
 
     def _numeric(self, leaves, rows):
         Xr, yr = self._rows(rows)
-        fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), Xr.copy(),
-                                                  yr.copy()), "loss", eps=self.eps)
+        fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), _copy_data(Xr),
+                                                  _copy_data(yr)), "loss", eps=self.eps)
         return numeric_gradient(fc, leaves).value
 
     def _autodiff(self, leaves, rows):
@@ -158,8 +155,8 @@ class _Gradients:
         except Exception:
             return self._numeric(leaves, rows)
         Xr, yr = self._rows(rows)
-        fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), Xr.copy(),
-                                                  yr.copy()), "loss", eps=self.eps)
+        fc = CountedFunction(lambda lv: self.loss(unflatten(self.treedef, lv), _copy_data(Xr),
+                                                  _copy_data(yr)), "loss", eps=self.eps)
         if sum(a.size for a in leaves) <= MAX_VERIFY:
             num = numeric_gradient(fc, leaves).value
             scale = max(max((float(np.max(np.abs(n))) for n in num if n.size), default=0.0),
@@ -190,6 +187,25 @@ class _Gradients:
             out = self._numeric(leaves, rows)
         self.cache[key] = out
         return out
+
+
+def _copy_data(data):
+    """A copy of X or y: pandas objects stay pandas objects, anything else (lists ...)
+    becomes an ndarray (which supports list-style ``X[i][j]`` indexing too)."""
+    if hasattr(data, "iloc"):
+        return data.copy()
+    return np.array(data, copy=True)
+
+
+def _take_rows(data, rows):
+    """Rows ``rows`` (None: all) of X or y, keeping its type; pandas rows are renumbered
+    from 0 so that code indexing ``y[i]`` by position still works on the subset."""
+    if rows is None:
+        return _copy_data(data)
+    idx = np.asarray(rows, dtype=int)
+    if hasattr(data, "iloc"):
+        return data.iloc[idx].reset_index(drop=True)
+    return np.asarray(data)[idx].copy()
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -256,7 +272,9 @@ def check_step(
     params : ndarray, tuple/list or dict of ndarrays
         Parameters before the step. Never modified.
     X, y : array_like
-        The rows the step uses (``len(X) == len(y)``). Never modified.
+        The rows the step uses (``len(X) == len(y)``). Never modified. Your
+        functions get copies: pandas objects stay pandas objects (row subsets
+        renumbered from 0), anything else becomes an ndarray.
     lr : float, optional
         The step size your code uses. When omitted it is estimated from the
         update (least squares per block; the reported ``lr`` is the size-weighted
@@ -301,13 +319,13 @@ def check_step(
     if len(Xa) == 0:
         raise ValueError(f"X and y have no rows (shapes {Xa.shape} and {ya.shape}); pass the "
                          "rows the step uses")
-    Xa, ya = Xa.copy(), ya.copy()
+    Xo, yo = _copy_data(X), _copy_data(y)  # the user's types (DataFrame, list ...) are kept
     n = len(Xa)
     names = [li.name for li in info]
 
     def call_step():
         given = unflatten(treedef, _copies(arrays))
-        out = step(given, Xa.copy(), ya.copy())
+        out = step(given, _copy_data(Xo), _copy_data(yo))
         if out is None:  # an in-place update: read the arrays the step was given
             if not all(isinstance(a, np.ndarray) for a in _leaves_like(given, info, "params")):
                 raise ValueError(f"step returned None; it must return the new parameters "
@@ -334,7 +352,7 @@ def check_step(
     new1 = [np.asarray(a, dtype=np.float64) for a in new1_raw]
     new2 = [np.asarray(a, dtype=np.float64) for a in new2_raw]
     new3 = [np.asarray(a, dtype=np.float64) for a in new3_raw]
-    G = _Gradients(loss, treedef, info, Xa, ya, eps=_precision(params))
+    G = _Gradients(loss, treedef, info, Xo, yo, eps=_precision(params))
     eps = [max(G.eps, float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else 0.0)
            for a in new1_raw]
     ctx = _Context(G, arrays, new1, names, n, lr, rtol, max_sequential, eps)
