@@ -141,3 +141,21 @@ def test_hand_written_layer_activations_reach_diagnose():
     ok.record_activation("hidden", "sigmoid", 1 / (1 + np.exp(-(X / 50) @ W)))
     ok.close_window()
     assert "activations.saturated" not in diagnose(history=ok, lr=0.1).codes()
+
+
+def test_update_ratio_in_train_equals_lr_grad_over_param():
+    # plain SGD: ‖Δp‖ = lr·‖g‖, so the ratio is lr·‖g‖/‖p_before‖ at every recorded step
+    X, y = _data()
+    model = _net(np.random.default_rng(3))
+    W0 = model[0].weight.data.copy()
+    mon = Monitor(ratio_every=1)
+    gradwise.train(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.05), (X, y), epochs=2,
+                   batch_size=20, shuffle=False, callbacks=[mon], progress=False)
+    g0 = mon.grad_norm["0.weight"][0]
+    assert mon.update_ratio["0.weight"][0] == pytest.approx(0.05 * g0 / np.linalg.norm(W0))
+    assert len(mon.update_ratio["0.weight"]) == 4
+    sparse = Monitor()  # default: every 10th record
+    net2 = _net(np.random.default_rng(3))
+    gradwise.train(net2, nn.MSELoss(), optim.SGD(net2.parameters(), lr=0.05), (X, y), epochs=6,
+                   batch_size=20, shuffle=False, callbacks=[sparse], progress=False)
+    assert len(sparse.steps) == 12 and len(sparse.update_ratio["0.weight"]) == 2
