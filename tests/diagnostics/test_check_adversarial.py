@@ -487,3 +487,22 @@ def test_check_step_gives_pandas_data_to_code_written_for_pandas():
     r = check_step(sgd, loss, np.zeros(2), X, y, lr=0.1)
     assert r.ok and r.findings == [] and r.loss_reduction == "mean", r
     pd.testing.assert_frame_equal(X, pd.DataFrame(XS, columns=["a", "b"]))
+
+
+def test_a_per_sample_sgd_epoch_over_more_than_64_rows_is_replayed_not_a_mismatch():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((100, 3))
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.1 * rng.standard_normal(100)
+
+    def loss(w, X, y):
+        return 0.5 * np.mean((X @ w - y) ** 2)
+
+    def sgd(w, X, y):
+        for i in range(len(y)):
+            w = w - 0.01 * X[i] * (X[i] @ w - y[i])
+        return w
+
+    r = check_step(sgd, loss, np.zeros(3), X, y)
+    assert r.ok and r.findings == [], r
+    assert r.lr == pytest.approx(0.01, rel=1e-6)
+    assert r.blocks[0]["explained_by"] == "sequential per-sample SGD in sample order"

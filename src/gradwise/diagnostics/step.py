@@ -54,8 +54,11 @@ from gradwise.diagnostics.finite_diff import (
 
 __all__ = ["check_step", "StepCheck"]
 
-#: per-sample replays (sequential SGD, sample left out) are tried up to this many samples
+#: "sample k left out" replays of an SGD epoch (n replays of n steps) up to this many rows
 MAX_SEQUENTIAL = 64
+#: the plain sequential per-sample SGD replay (n steps per trial step size) up to this many
+#: rows; above it an unexplained update is only a warning (the replay was not tried)
+MAX_REPLAY = 512
 #: component-by-component replays are tried for blocks up to this size
 MAX_COMPONENTS = 64
 #: a block whose gradient norm is below this fraction of its norm a small step away is at a
@@ -286,8 +289,10 @@ def check_step(
         parameters' dtype: ``10·eps·‖θ_new‖/‖Δ‖``, and ``100·eps^(4/5)`` for the
         finite-difference reference, for float32 parameters or steps).
     max_sequential : int, default 64
-        Per-sample replays (sequential SGD, sample left out) are tried up to
-        this many rows.
+        "Sample k left out" replays of an SGD epoch are tried up to this many
+        rows. The plain sequential per-sample SGD replay is tried up to
+        ``MAX_REPLAY`` (512) rows; above that an update no variant explains
+        is reported as a warning, not a fault.
 
     Returns
     -------
@@ -537,13 +542,14 @@ class _Context:
     def _sequential(self, scores):
         blocks = [b for b in range(len(self.theta)) if self.delta[b] is not None]
         # first-order step-size guess: Δ ≈ −lr Σ g_i for an SGD epoch
-        if self.n <= self.max_seq:
+        if self.n <= MAX_REPLAY:
             gi = self._per_sample(self.theta)
             tot = [sum(g[k] for g in gi) for k in range(len(self.theta))]
             lr0 = _joint_lr(self.delta, tot, blocks)
             self._add_nonlinear(scores, "sequential per-sample SGD in sample order", None,
                                 self._replay_sgd, blocks, lr0)
-            if not all(self._explained(scores[b], b) for b in blocks) and self.n >= 2:
+            if not all(self._explained(scores[b], b) for b in blocks) and \
+                    2 <= self.n <= self.max_seq:
                 for i in range(self.n):
                     self._add_nonlinear(
                         scores, f"sequential SGD with sample {i} left out",
@@ -632,12 +638,18 @@ class _Context:
                 hint = self._attribution(b)
                 msg = (f"The update of {nm} matches none of the replayed variants (best: "
                        f"{rows[0][3].label}, relative residual {rows[0][0]:.3g}).")
+                severity = "fault"
+                if self.n > MAX_REPLAY:
+                    severity = "warning"
+                    msg += (f" A per-sample SGD epoch over {self.n} rows is not replayed (limit "
+                            f"{MAX_REPLAY}): if your step loops over the samples, check it on "
+                            f"fewer rows (X[:{MAX_SEQUENTIAL}], y[:{MAX_SEQUENTIAL}]).")
                 if hint and hint["residual"] < 1e-6:
                     w = ", ".join(f"{x:.3g}" for x in hint["weights"])
                     msg += (f" To first order it weights the samples' gradients [{w}] "
                             "(1 = each sample once).")
                 findings.append(Finding(
-                    "update.mismatch", "fault", msg,
+                    "update.mismatch", severity, msg,
                     evidence={"candidates": entry["candidates"], "attribution_hint": hint},
                     location=nm))
                 blocks.append(entry)
