@@ -245,7 +245,8 @@ def tracemalloc_peak(epoch) -> float:
     return peak / 2**20
 
 
-_LIBS = {"torch": "torch", "sklearn": "sklearn.neural_network"}
+# modules a contender imports on first use: imported before the baseline is taken
+_LIBS = {"torch": "torch", "sklearn": "sklearn.neural_network", "gradwise.train": "gradwise.training"}
 
 
 def _peak_rss_child(name: str, n: int) -> float | None:
