@@ -506,3 +506,39 @@ def test_a_per_sample_sgd_epoch_over_more_than_64_rows_is_replayed_not_a_mismatc
     assert r.ok and r.findings == [], r
     assert r.lr == pytest.approx(0.01, rel=1e-6)
     assert r.blocks[0]["explained_by"] == "sequential per-sample SGD in sample order"
+
+
+def _minibatch_epoch(size, stop=0, divide=True):
+    def step(w, X, y):
+        for s in range(0, len(y) - stop, size):
+            Xb, yb = X[s:s + size], y[s:s + size]
+            w = w - 0.1 * Xb.T @ (Xb @ w - yb) / (len(yb) if divide else 1)
+        return w
+    return step
+
+
+MB_RNG = np.random.default_rng(0)
+XM = MB_RNG.standard_normal((20, 3))
+YM = XM @ np.array([1.0, 2.0, 3.0]) + 0.1 * MB_RNG.standard_normal(20)
+
+
+def mean_sq(w, X, y):
+    return 0.5 * np.mean((X @ w - y) ** 2)
+
+
+@pytest.mark.parametrize("size", [5, 7])
+def test_a_correct_mini_batch_sgd_epoch_is_clean(size):
+    # was update.mismatch: only per-sample SGD and full-batch steps were replayed
+    r = check_step(_minibatch_epoch(size), mean_sq, np.zeros(3), XM, YM, lr=0.1)
+    assert r.ok and r.findings == [], r
+    assert r.blocks[0]["explained_by"] == f"mini-batch SGD epoch in row order (batch size {size})"
+
+
+def test_mini_batch_epoch_faults_are_named():
+    r = check_step(_minibatch_epoch(5, stop=5), mean_sq, np.zeros(3), XM, YM, lr=0.1)
+    assert [(f.code, f.evidence["samples"]) for f in r.findings] == [
+        ("update.skipped_samples", [15, 16, 17, 18, 19])]
+    r = check_step(_minibatch_epoch(5, divide=False), mean_sq, np.zeros(3), XM, YM, lr=0.1)
+    assert r.codes() == ["update.scale"]
+    assert r.findings[0].evidence["factor"] == pytest.approx(5.0)
+    assert "5 (batch size) times" in r.findings[0].message

@@ -222,6 +222,7 @@ class _Cand:
     direction: list[np.ndarray] | None = None  # linear: new = theta + lr * direction
     samples: list[int] | None = None
     blocks: list[int] | None = None  # blocks this candidate is about (None: all)
+    batch: int | None = None  # mini-batch size of a mini-batch epoch replay
 
 
 def _rel(resid, delta, pred_delta):
@@ -495,6 +496,44 @@ class _Context:
             th = [a - lr * gk for a, gk in zip(th, g)]
         return th
 
+    def _replay_minibatch(self, lr, size, drop_last=False):
+        th = _copies(self.theta)
+        starts = list(range(0, self.n, size))[: -1 if drop_last else None]
+        for s in starts:
+            g = self.G(th, tuple(range(s, min(s + size, self.n))))
+            th = [a - lr * gk for a, gk in zip(th, g)]
+        return th
+
+    def _batch_sizes(self):
+        """Mini-batch sizes tried: all for up to max_sequential rows, else powers of 2,
+        divisors of n and round sizes."""
+        if self.n <= self.max_seq:
+            return list(range(2, self.n))
+        cand = {2 ** k for k in range(1, 20)} | {d for d in range(2, self.n) if self.n % d == 0}
+        cand |= {10, 20, 25, 50, 100, 200, 250, 500, 1000}
+        return sorted(b for b in cand if b < self.n)
+
+    def _minibatch(self, scores, blocks):
+        """An epoch of mini-batch SGD over the rows in order (legitimate), and the same
+        with the last batch dropped (an off-by-one ``range(0, n - B, B)``)."""
+        for size in self._batch_sizes():
+            batches = [tuple(range(s, min(s + size, self.n))) for s in range(0, self.n, size)]
+            tot = [sum(g[k] for g in (self.G(self.theta, r) for r in batches))
+                   for k in range(len(self.theta))]
+            lr0 = _joint_lr(self.delta, tot, blocks)
+            self._add_nonlinear(scores, f"mini-batch SGD epoch in row order (batch size {size})",
+                                None, lambda lr, s=size: self._replay_minibatch(lr, s),
+                                blocks, lr0, batch=size)
+            if all(self._explained(scores[b], b) for b in blocks):
+                return
+            self._add_nonlinear(
+                scores, f"mini-batch SGD epoch (batch size {size}) with the last batch left out",
+                "update.skipped_samples",
+                lambda lr, s=size: self._replay_minibatch(lr, s, drop_last=True), blocks, lr0,
+                samples=list(batches[-1]), batch=size)
+            if all(self._explained(scores[b], b) for b in blocks):
+                return
+
     def _replay_components(self, b, lr):
         th = _copies(self.theta)
         flat = th[b].reshape(-1)
@@ -515,7 +554,7 @@ class _Context:
                               method="bounded", options={"xatol": 1e-10})
         return float(np.exp(res.x))
 
-    def _add_nonlinear(self, scores, label, code, fun, blocks, lr0, samples=None):
+    def _add_nonlinear(self, scores, label, code, fun, blocks, lr0, samples=None, batch=None):
         lr_try = self.lr if self.lr is not None else self._fit_lr(fun, lr0, blocks)
         if lr_try is None:
             return
@@ -533,11 +572,11 @@ class _Context:
                     fitted = f2
                     for b in blocks:
                         scores[b].append((r2[b], r[b], fitted,
-                                          _Cand(label, code, None, None, samples)))
+                                          _Cand(label, code, None, None, samples, batch=batch)))
                     return
         for b in blocks:
             scores[b].append((r[b], r[b] if given_ok else None, fitted,
-                              _Cand(label, code, None, None, samples)))
+                              _Cand(label, code, None, None, samples, batch=batch)))
 
     def _sequential(self, scores):
         blocks = [b for b in range(len(self.theta)) if self.delta[b] is not None]
@@ -548,6 +587,8 @@ class _Context:
             lr0 = _joint_lr(self.delta, tot, blocks)
             self._add_nonlinear(scores, "sequential per-sample SGD in sample order", None,
                                 self._replay_sgd, blocks, lr0)
+            if not all(self._explained(scores[b], b) for b in blocks):
+                self._minibatch(scores, blocks)
             if not all(self._explained(scores[b], b) for b in blocks) and \
                     2 <= self.n <= self.max_seq:
                 for i in range(self.n):
@@ -714,7 +755,8 @@ class _Context:
                            evidence=ev, location=nm)
         if code == "update.scale":
             ratio = lr_fit / self.lr_ref
-            desc = describe_factor(ratio, {"samples": self.n})
+            dims = {"samples": self.n, **({"batch size": cand.batch} if cand.batch else {})}
+            desc = describe_factor(ratio, dims)
             ev.update(effective_lr=lr_fit, expected_lr=self.lr_ref, factor=ratio)
             return Finding(code, "fault",
                            f"Your update of {nm} is {desc} times the expected step: effective "
