@@ -40,6 +40,11 @@ __all__ = ["diagnose", "Diagnosis", "model_objective"]
 #: the reference optimum by Newton's method is attempted up to this many parameters
 #: (n Hessian-vector products)
 QUADRATIC_MAX_PARAMS = 200
+#: a network's curvature and activations are probed on at most this many rows (a
+#: fixed random subsample): the Hessian of a mean loss is a sample average, so
+#: its λmax is estimated to a few percent, and a probe on 60 000 rows would cost
+#: more than the fit
+PROBE_SAMPLES = 1024
 
 
 class Diagnosis(Result):
@@ -382,13 +387,25 @@ def _from_monitor(run: rules.Run, mon: Monitor) -> None:
 
 
 def _from_model(run: rules.Run) -> None:
-    """Curvature and activation probes of a model on the full data."""
-    f, p = model_objective(run.model, run.loss_fn, run.X, run.y)
+    """Curvature and activation probes of a model on the data (a fixed subsample
+    of PROBE_SAMPLES rows for a network on a large data set)."""
     # only an affine model under a squared error is quadratic in its parameters:
     # anything else skips the Newton probe (n HVPs)
     kinds = {type(m).__name__ for _, m in run.model.named_modules()}
     run.network = not (kinds <= {"Linear", "Sequential", "Identity"}
                        and getattr(run.loss_fn, "name", None) == "mse")
+    Xp, yp, scale = run.X, run.y, 1.0
+    if run.network and len(run.X) > PROBE_SAMPLES:
+        idx = np.sort(np.random.default_rng(0).choice(len(run.X), PROBE_SAMPLES, replace=False))
+        Xp, yp = run.X[idx], run.y[idx]
+        if getattr(run.loss_fn, "reduction", "mean") == "sum":
+            scale = len(run.X) / PROBE_SAMPLES  # a summed loss scales with the rows
+        run.notes.append(f"curvature and activations probed on {PROBE_SAMPLES} of "
+                         f"{len(run.X)} samples")
+    f, p = model_objective(run.model, run.loss_fn, Xp, yp)
+    if scale != 1.0:
+        f0 = f
+        f = lambda q: f0(q) * scale  # noqa: E731
     if run.final_params:
         p = {k: np.array(run.final_params.get(k, v), dtype=float) for k, v in p.items()}
     run.objective = Objective(f, p)
@@ -396,14 +413,14 @@ def _from_model(run: rules.Run) -> None:
     start = run.initial_params
     run.start = (run.objective.flat({k: start.get(k, v) for k, v in p.items()})
                  if start else None)
-    stats = Monitor().probe(run.model, run.X)
+    stats = Monitor().probe(run.model, Xp)
     for k, v in stats.items():
         run.activations.setdefault(k, v)
     try:
         import gradwise
 
         with gradwise.no_grad():
-            out = run.model(np.asarray(run.X, dtype=float))
+            out = run.model(np.asarray(Xp, dtype=float))
         run.cache["outputs"] = np.asarray(out.data if hasattr(out, "data") else out)
     except Exception as e:  # noqa: BLE001 - a probe that fails only loses a rule
         run.notes.append(f"output probe failed: {e}")

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 from gradwise._result import Result
 from gradwise.diagnostics.curvature import Objective, amplification, as_objective, hessian
@@ -80,6 +81,10 @@ def design_matrix(X: Any, fit_intercept: bool = True) -> np.ndarray:
     return A
 
 
+#: design matrices with more entries than this use BLAS for the Gram matrix
+GRAM_EINSUM_MAX = 200_000
+
+
 def gram(A: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """``AᵀA/n`` (or ``Aᵀ diag(w) A/n``) for a tall, thin design matrix.
 
@@ -87,6 +92,9 @@ def gram(A: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     took 60-100 ms for a 569×31 product on a loaded 2-core machine (thread
     wake-up), einsum 0.2 ms.
     """
+    if A.size > GRAM_EINSUM_MAX:  # large products: BLAS wins despite its start-up
+        B = A if weights is None else A * weights[:, None]
+        return B.T @ A / len(A)
     if weights is None:
         return np.einsum("ij,ik->jk", A, A) / len(A)
     return np.einsum("ij,i,ik->jk", A, weights, A) / len(A)
@@ -107,7 +115,10 @@ def condition_number(X: Any, fit_intercept: bool = True, standardize: bool = Fal
         sd = A.std(axis=0)
         A = (A - A.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     A = design_matrix(A, fit_intercept)
-    ev = np.linalg.eigvalsh(gram(A))
+    # one thread: on a loaded machine threaded LAPACK/BLAS stalled for seconds on a
+    # 785×785 eigenproblem that takes 0.06 s on one core
+    with threadpool_limits(limits=1):
+        ev = np.linalg.eigvalsh(gram(A))
     return float(ev[-1] / ev[0]) if ev[0] > 0 else math.inf
 
 

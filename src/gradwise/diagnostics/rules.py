@@ -89,6 +89,8 @@ SADDLE_RATIO = 0.01
 #: at least KAPPA_GAIN for the fix to help
 KAPPA_MAX = 1e3
 KAPPA_GAIN = 10.0
+#: rows used for κ on large data sets (a fixed random subsample)
+KAPPA_ROWS = 5_000
 #: init.scale: the initial weights' root mean square over the Glorot
 #: (sigmoid/tanh/linear) or He (ReLU) standard deviation. The variance of pre-activations scales with the square of the ratio
 #: per layer; outside [1/INIT_RATIO, INIT_RATIO] (variance gain outside [1/10, 10])
@@ -442,7 +444,8 @@ def _count(x: float) -> str:
 
 def rule_network_plateau(run: Run) -> list[Finding]:
     """lr.too_low for a non-quadratic loss: a flat loss at a saddle, far under the bound."""
-    if run.quadratic is not None or run.lr is None or run.adaptive or run.history is None:
+    if (run.quadratic is not None or run.lr is None or run.adaptive or run.history is None
+            or run.stochastic):  # mini-batch losses are too noisy to call a plateau
         return []
     sp = run.spectrum
     h = np.asarray(run.history, dtype=float)
@@ -479,9 +482,14 @@ def rule_ill_conditioned(run: Run) -> list[Finding]:
     """data.ill_conditioned: κ of the (intercept-augmented) design, raw vs standardised."""
     if run.X is None:
         return []
-    X = np.asarray(run.X, dtype=float)
+    X = np.asarray(run.X)
     X = X[:, None] if X.ndim == 1 else X
-    if X.ndim != 2 or len(X) < 2 or not np.all(np.isfinite(X)):
+    if X.ndim != 2 or len(X) < 2 or X.dtype.kind not in "fiu":
+        return []
+    if len(X) > KAPPA_ROWS:  # κ of the feature scales: a fixed subsample estimates it
+        X = X[np.sort(np.random.default_rng(0).choice(len(X), KAPPA_ROWS, replace=False))]
+    X = X.astype(float)
+    if not np.all(np.isfinite(X)):
         return []
     sd = X.std(axis=0)
     if np.any(sd == 0):
