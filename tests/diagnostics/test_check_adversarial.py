@@ -542,3 +542,37 @@ def test_mini_batch_epoch_faults_are_named():
     assert r.codes() == ["update.scale"]
     assert r.findings[0].evidence["factor"] == pytest.approx(5.0)
     assert "5 (batch size) times" in r.findings[0].message
+
+
+def _momentum_epoch(lr, beta=0.9):
+    def step(w, X, y):
+        v = np.zeros_like(w)
+        for i in range(len(y)):
+            v = beta * v + X[i] * (X[i] @ w - y[i])
+            w = w - lr * v
+        return w
+    return step
+
+
+def test_per_sample_sgd_with_momentum_within_the_epoch_is_clean():
+    # velocity starting at 0 inside the epoch (also the first call of a stateful step):
+    # was update.mismatch
+    X, y = XM[:10, :], YM[:10]
+    A = np.column_stack([X, X[:, :1] ** 2])
+    r = check_step(_momentum_epoch(0.01), mean_sq, np.zeros(4), A, y, lr=0.01)
+    assert r.ok and r.findings == [], r
+    assert "momentum β = 0.9 " in r.blocks[0]["explained_by"]
+    r = check_step(_momentum_epoch(0.02), mean_sq, np.zeros(4), A, y, lr=0.01)
+    assert r.codes() == ["update.scale"]
+    assert r.findings[0].evidence["factor"] == pytest.approx(2.0, rel=1e-5)
+
+
+def test_weight_decay_missing_from_the_loss_is_a_mismatch_with_the_decay_named():
+    def step(w, X, y):
+        return w - 0.1 * (X.T @ (X @ w - y) / len(y) + 0.01 * w)
+
+    r = check_step(step, mean_sq, np.ones(3), XM, YM, lr=0.1)
+    (f,) = r.findings
+    assert f.code == "update.mismatch"
+    assert f.evidence["weight_decay_hint"]["weight_decay"] == pytest.approx(0.01, rel=1e-6)
+    assert "λ = 0.01" in f.message

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 
 from gradwise._result import Finding, Result
 from gradwise._tree import unflatten
@@ -487,14 +487,55 @@ class _Context:
         return any(r[0] <= self.tol[b] for r in rows)
 
     # -- nonlinear replays
-    def _replay_sgd(self, lr, skip=None):
+    def _replay_sgd(self, lr, skip=None, beta=0.0):
+        """Per-sample SGD over the rows in order; with heavy-ball momentum
+        ``v = βv + g, θ −= lr·v`` (PyTorch's convention, velocity starting at 0) when
+        ``beta`` > 0."""
         th = _copies(self.theta)
+        v = [np.zeros_like(a) for a in th]
         for i in range(self.n):
             if i == skip:
                 continue
             g = self.G(th, (i,))
-            th = [a - lr * gk for a, gk in zip(th, g)]
+            v = [beta * vk + gk for vk, gk in zip(v, g)]
+            th = [a - lr * vk for a, vk in zip(th, v)]
         return th
+
+    def _momentum(self, scores, blocks, lr0):
+        """Per-sample SGD with momentum within the epoch (velocity starting at 0, as on
+        the first call of a step that keeps it): β (and lr when not given, or when the
+        given one does not fit) fitted by least squares of the residual."""
+        if not lr0 or lr0 <= 0 or sum(self.theta[b].size for b in blocks) < 4:
+            return  # two fitted numbers explain any update of fewer than ~4 entries
+
+        def total(lr, beta):
+            pred = self._replay_sgd(lr, beta=min(max(beta, 0.0), 0.9999))
+            return sum(_rel(pred[b] - self.new[b], self.delta[b], pred[b] - self.theta[b]) ** 2
+                       for b in blocks)
+
+        fits = []
+        if self.lr is not None:
+            res = minimize_scalar(lambda be: total(self.lr, be), bounds=(0.0, 0.9999),
+                                  method="bounded", options={"xatol": 1e-10})
+            fits.append((self.lr, float(res.x)))
+        if self.lr is None or np.sqrt(total(*fits[0])) > min(self.tol[b] for b in blocks):
+            start = [np.log(self.lr or lr0), 0.5]
+            res = minimize(lambda z: total(float(np.exp(z[0])), z[1]), start,
+                           method="Nelder-Mead",
+                           options={"xatol": 1e-10, "fatol": 1e-24, "maxiter": 600})
+            fits.append((float(np.exp(res.x[0])), float(min(max(res.x[1], 0.0), 0.9999))))
+        lr_fit, beta = min(fits, key=lambda f: total(*f))
+        pred = self._replay_sgd(lr_fit, beta=beta)
+        given = None
+        if self.lr is not None:
+            pg = self._replay_sgd(self.lr, beta=beta)
+            given = {b: _rel(pg[b] - self.new[b], self.delta[b], pg[b] - self.theta[b])
+                     for b in blocks}
+        cand = _Cand(f"sequential per-sample SGD with momentum β = {beta:.4g} (velocity "
+                     "starting at 0)", None, None, None)
+        for b in blocks:
+            r = _rel(pred[b] - self.new[b], self.delta[b], pred[b] - self.theta[b])
+            scores[b].append((r, None if given is None else given[b], lr_fit, cand))
 
     def _replay_minibatch(self, lr, size, drop_last=False):
         th = _copies(self.theta)
@@ -596,6 +637,9 @@ class _Context:
                         scores, f"sequential SGD with sample {i} left out",
                         "update.skipped_samples",
                         lambda lr, i=i: self._replay_sgd(lr, skip=i), blocks, lr0, samples=[i])
+            if not all(self._explained(scores[b], b) for b in blocks) and \
+                    2 <= self.n <= self.max_seq:
+                self._momentum(scores, blocks, lr0)
         full = self.G(self.theta)
         for b in blocks:
             if self._explained(scores[b], b) or self.theta[b].size > MAX_COMPONENTS or \
@@ -689,9 +733,15 @@ class _Context:
                     w = ", ".join(f"{x:.3g}" for x in hint["weights"])
                     msg += (f" To first order it weights the samples' gradients [{w}] "
                             "(1 = each sample once).")
+                decay = self._weight_decay(b, full0[b])
+                if decay is not None:
+                    msg += (f" It is exactly gradient descent (lr {decay['lr']:.4g}) on loss + "
+                            f"(λ/2)·‖{nm}‖² with λ = {decay['weight_decay']:.4g}: weight decay "
+                            "that `loss` does not include; add the term to loss if intended.")
                 findings.append(Finding(
                     "update.mismatch", severity, msg,
-                    evidence={"candidates": entry["candidates"], "attribution_hint": hint},
+                    evidence={"candidates": entry["candidates"], "attribution_hint": hint,
+                              "weight_decay_hint": decay},
                     location=nm))
                 blocks.append(entry)
                 continue
@@ -717,6 +767,18 @@ class _Context:
             self._near = self.G([t + 1e-3 * max(1.0, float(np.max(np.abs(t)) if t.size else 1))
                                  * rng.standard_normal(t.shape) for t in self.theta])
         return gnorm <= STATIONARY * float(np.linalg.norm(self._near[b]))
+
+    def _weight_decay(self, b, g):
+        """Δθ_b = −lr·(g_b + λ·θ_b) (least squares in lr and lr·λ, λ > 0), or None."""
+        th, d = self.theta[b].ravel(), self.delta[b].ravel()
+        A = -np.column_stack([g.ravel(), th])
+        if d.size < 3 or not np.any(th) or np.linalg.matrix_rank(A) < 2:
+            return None
+        (a, c), *_ = np.linalg.lstsq(A, d, rcond=None)
+        fit = A @ np.array([a, c])
+        if a <= 0 or c <= 0 or _rel(fit - d, d, fit) > self.tol[b]:
+            return None
+        return {"lr": float(a), "weight_decay": float(c / a)}
 
     def _attribution(self, b):
         """First-order hint: weights c_i with Δθ_b ≈ −lr Σ c_i ∇ℓ_i(θ0) (least squares).
