@@ -366,7 +366,10 @@ def _from_result(run: rules.Run, result: Any) -> None:
     run.final_params = get("params")
     run.block_grad_norms = get("block_grad_norms")
     if get("nonfinite_step") is not None:
-        run.nonfinite = {"step": int(get("nonfinite_step")), "block": None, "what": "loss"}
+        prior = [f for f in (get("findings") or []) if getattr(f, "code", "") == "numeric.nonfinite"]
+        what = prior[0].evidence.get("what", "loss") if prior else "loss"
+        run.nonfinite = {"step": int(get("nonfinite_step")),
+                         "block": prior[0].location if prior else None, "what": what}
 
 
 def _from_monitor(run: rules.Run, mon: Monitor) -> None:
