@@ -497,3 +497,19 @@ def rel_err(a, b):
     (e.g. the Hessian of a product with three zero factors)."""
     a, b = np.asarray(a, dtype=F64), np.asarray(b, dtype=F64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1.0))
+
+
+# -------------------------------------------------------- fused network blocks
+spec("linear", "linear", gw.linear, lambda T, x, w, b: T.nn.functional.linear(x, w, b),
+     (((5, 3), (4, 3), (4,)), ((3,), (4, 3), (4,)), ((2, 5, 3), (4, 3), (4,))))
+spec("linear_no_bias", "linear", lambda x, w: gw.linear(x, w),
+     lambda T, x, w: T.nn.functional.linear(x, w), (((5, 3), (4, 3)),))
+_XENT_T = np.array([0, 3, 1, 1, 2])
+spec("softmax_cross_entropy_index", "softmax_cross_entropy",
+     lambda z: gw.softmax_cross_entropy(z, _XENT_T) ** 2,
+     lambda T, z: T.nn.functional.cross_entropy(
+         z, T.tensor(_XENT_T), reduction="none") ** 2, (((5, 4),),))
+spec("softmax_cross_entropy_probs", "softmax_cross_entropy",
+     lambda z, t: gw.softmax_cross_entropy(z, t) ** 2,
+     lambda T, z, t: T.nn.functional.cross_entropy(z, t, reduction="none") ** 2,
+     (((5, 4), (5, 4)),), (real, positive))

@@ -20,6 +20,7 @@ __all__ = [
     "sum", "mean", "max", "min", "prod", "var", "std", "reshape", "transpose", "moveaxis",
     "swapaxes", "expand_dims", "squeeze", "broadcast_to", "concatenate", "stack", "matmul",
     "dot", "outer", "tensordot", "einsum", "logsumexp", "softmax", "log_softmax",
+    "linear", "softmax_cross_entropy",
     "zeros", "ones", "zeros_like", "ones_like", "arange",
 ]
 
@@ -296,6 +297,41 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along ``axis`` (stable)."""
     return apply(P.log_softmax, _t(x), axis=axis)
+
+
+def linear(x, weight, bias=None):
+    """Affine map ``x @ weight.T + bias`` (PyTorch's ``F.linear``) as one node.
+
+    Parameters
+    ----------
+    x : Tensor or array, shape (..., in_features)
+    weight : Tensor or array, shape (out_features, in_features)
+    bias : Tensor or array, shape (out_features,), optional
+
+    Returns
+    -------
+    Tensor, shape (..., out_features)
+    """
+    return apply(P.linear, x, weight, bias)
+
+
+def softmax_cross_entropy(logits, target):
+    """Per-sample cross-entropy ``-Σ_c t_c log softmax(z)_c`` of logits, as one node.
+
+    Parameters
+    ----------
+    logits : Tensor or array, shape (n, C)
+    target : array, shape (n,) of integer class indices, or (n, C) class probabilities
+
+    Returns
+    -------
+    Tensor, shape (n,)
+        Computed with the log-sum-exp shift: finite for logits of any size.
+        The gradient with respect to the logits is ``softmax(z) - t`` per sample
+        (Bishop, *Pattern Recognition and Machine Learning*, 2006, eq. 4.109).
+    """
+    t = target.data if isinstance(target, Tensor) and not target.requires_grad else target
+    return apply(P.softmax_cross_entropy, logits, t)
 
 
 def zeros(shape, dtype=np.float64, requires_grad=False):

@@ -449,3 +449,58 @@ def _einsum_vjp(i, g, ans, *ops, subscripts):
 
 defprim("einsum", lambda *ops, subscripts: np.einsum(subscripts, *ops), _einsum_vjp,
         nary=True)
+
+
+# ------------------------------------------------------- fused network blocks
+# Fused so that a layer costs one node instead of three (matmul, transpose, add)
+# and the weight gradient comes out C-contiguous like the weight.
+def _linear_fwd(x, w, b=None):
+    out = x @ w.T
+    if b is not None:
+        out = out + b
+    return out
+
+
+def _linear_dw(g, ans, x, w, b=None):
+    n_out, n_in = _v(w).shape
+    return g.reshape((-1, n_out)).T @ x.reshape((-1, n_in))
+
+
+def _linear_db(g, ans, x, w, b=None):
+    return g.reshape((-1, _v(w).shape[0])).sum(axis=0)
+
+
+defprim("linear", _linear_fwd, lambda g, ans, x, w, b=None: g @ w, _linear_dw, _linear_db,
+        formulas=("{1}", "gᵀ·{0}", "1"))
+
+
+def _onehot(t, n_classes, dtype):
+    out = np.zeros((len(t), n_classes), dtype=dtype)
+    out[np.arange(len(t)), t] = 1
+    return out
+
+
+def _softmax_xent_fwd(z, t):
+    """Per-sample cross-entropy -Σ_c t_c log softmax(z)_c of logits z (n, C);
+    t is class indices (n,) or class probabilities (n, C)."""
+    lse = _logsumexp_fwd(z, axis=1)
+    if t.ndim == 1:
+        return lse - z[np.arange(len(z)), t]
+    return lse * t.sum(axis=1) - (t * z).sum(axis=1)
+
+
+def _softmax_xent_dz(g, ans, z, t):
+    tv = _v(t)
+    p = apply(P.softmax, z, axis=1) if isinstance(z, Tensor) else _softmax_fwd(z, axis=1)
+    if tv.ndim == 1:
+        return (p - _onehot(tv, _v(z).shape[1], _v(p).dtype)) * g.reshape((-1, 1))
+    return (p * t.sum(axis=1, keepdims=True) - t) * g.reshape((-1, 1))
+
+
+def _softmax_xent_dt(g, ans, z, t):
+    ls = apply(P.log_softmax, z, axis=1) if isinstance(z, Tensor) else _log_softmax_fwd(z, 1)
+    return -ls * g.reshape((-1, 1))
+
+
+defprim("softmax_cross_entropy", _softmax_xent_fwd, _softmax_xent_dz, _softmax_xent_dt,
+        formulas=("softmax({0}) - {1}", "-log_softmax({0})"))
