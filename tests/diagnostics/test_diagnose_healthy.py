@@ -67,8 +67,6 @@ def test_healthy_estimator_fit_is_clean(cls, params, data):
     d = est.diagnosis_
     alarms = [f for f in d.findings if f.severity != "info"]
     assert d.ok and alarms == [], [str(f) for f in alarms]
-    # diagnosis on fit stays cheap relative to the fit itself
-    assert d.seconds < 0.5 + 2.0 * est.result_.total_time
 
 
 def test_healthy_train_loop_with_monitor_is_clean():

@@ -223,7 +223,7 @@ def _round_lr(x: float, digits: int = 3) -> float:
     if not x > 0 or not math.isfinite(x):
         return x
     e = math.floor(math.log10(x)) - digits + 1
-    return math.floor(x / 10.0**e) * 10.0**e
+    return round(math.floor(x / 10.0**e * (1 + 1e-12)) * 10.0**e, 12 - e)
 
 
 def _fmt(x: float) -> str:
@@ -423,14 +423,18 @@ def rule_quadratic_convergence(run: Run) -> list[Finding]:
     )]
     fix_lr = safe_lr(run)
     if fix_lr is not None and not run.adaptive and run.lr <= TOO_LOW_FRACTION * fix_lr:
-        need = steps_to_tolerance(ev_all, U, e0, fix_lr, st["tolerance"], run.momentum)
+        fix_lr = _round_lr(fix_lr)
+        # a fix is re-run from the start: count the epochs from there (else from the end)
+        e_start = (run.start - q["x"]) if run.start is not None else e0
+        need = steps_to_tolerance(ev_all, U, e_start, fix_lr, st["tolerance"], run.momentum)
         epochs = int(math.ceil(need / spe)) if math.isfinite(need) else None
         bound = critical_lr(sp["lambda_max"], run.optimizer, run.momentum)
         out.append(Finding(
             "lr.too_low", "fault",
             f"lr {run.lr:g} is {fix_lr / run.lr:.3g}x below a safe step {_fmt(fix_lr)} (stability "
-            f"limit {_fmt(bound)}); at {_fmt(fix_lr)} the optimum is reached in about "
-            f"{_count(need / spe)} epochs instead of {_count(more / spe)}.",
+            f"limit {_fmt(bound)}); run from the start at {_fmt(fix_lr)}, it reaches the optimum "
+            f"in about {_count(need / spe)} epochs (at lr {run.lr:g} it still needs "
+            f"{_count(more / spe)} more).",
             evidence={"lambda_max": sp["lambda_max"], "lambda_min": sp.get("lambda_min"),
                       "bound": bound, "epochs_at_lr": more / spe,
                       "epochs_at_fix": need / spe},
@@ -501,7 +505,7 @@ def rule_ill_conditioned(run: Run) -> list[Finding]:
     fix: dict[str, Any] = {"standardize": True}
     lr_std = _standardized_lr(run, X)
     if lr_std is not None:
-        fix["lr"] = lr_std
+        fix["lr"] = _round_lr(lr_std)
     return [Finding("data.ill_conditioned", "warning",
                     f"the features are badly scaled: the condition number of the least-squares "
                     f"Hessian is {k_raw:.3g} ({k_std:.3g} after standardising); gradient descent "
