@@ -576,3 +576,24 @@ def test_weight_decay_missing_from_the_loss_is_a_mismatch_with_the_decay_named()
     assert f.code == "update.mismatch"
     assert f.evidence["weight_decay_hint"]["weight_decay"] == pytest.approx(0.01, rel=1e-6)
     assert "λ = 0.01" in f.message
+
+
+def test_a_random_loss_is_an_error_not_a_pass():
+    # its finite differences are noise with huge error estimates: the check passed any
+    # gradient (max abs error 1e4, "ok")
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = X @ np.array([1.0, 2.0, 3.0])
+    rng = np.random.default_rng(1)
+
+    def loss(w):
+        idx = rng.choice(20, 10)
+        return float(np.mean((X[idx] @ w - y[idx]) ** 2))
+
+    with pytest.raises(ValueError, match=r"loss returned .* and then .* at the same point: it is "
+                                         r"random"):
+        check_gradient(loss, lambda w: 2 * X.T @ (X @ w - y) / 20, np.zeros(3))
+    with pytest.raises(ValueError, match=r"forward returned .* it is random"):
+        check_backward(lambda x, p: (x @ p["W"]) * (rng.random((4, 2)) > 0.5),
+                       lambda u, x, p: {"W": x.T @ u}, np.ones((4, 3)), {"W": np.ones((3, 2))})
+    with pytest.raises(ValueError, match=r"loss returned .* it is random"):
+        check_step(lambda w, X, y: w, lambda w, X, y: float(rng.random()), np.zeros(3), X, y)

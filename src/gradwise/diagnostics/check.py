@@ -36,6 +36,7 @@ from gradwise.diagnostics._classify import (
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
     NonFiniteLoss,
+    check_deterministic,
     directional_derivative,
     numeric_gradient,
 )
@@ -534,6 +535,7 @@ def _compare_leaves(
     dims: dict,
 ):
     f0 = fc(arrays)
+    check_deterministic(fc, arrays, f0)
     total = sum(a.size for a in arrays)
     verdicts, findings = [], []
     numeric = None
@@ -943,6 +945,10 @@ class _Subset:
     @property
     def eps(self):
         return self.fc.eps
+
+    @property
+    def name(self):
+        return self.fc.name
 
     @property
     def calls(self):

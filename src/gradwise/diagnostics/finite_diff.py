@@ -38,6 +38,7 @@ import numpy as np
 __all__ = [
     "CountedFunction",
     "NonFiniteLoss",
+    "check_deterministic",
     "Derivative",
     "NumericGradient",
     "directional_derivative",
@@ -107,6 +108,25 @@ class CountedFunction:
         if not np.isfinite(val):
             raise FloatingPointError(f"{self.name} returned {val} at the checked point")
         return val
+
+
+def check_deterministic(f: Callable, leaves: Sequence[np.ndarray], f0: float) -> None:
+    """Evaluate ``f`` once more at ``leaves``; raise ValueError when it does not return ``f0``.
+
+    Finite differences of a random function (dropout, a random mini-batch or
+    ``np.random`` inside the loss) are noise, and their large error estimates
+    would let any gradient pass. Deterministic NumPy code returns bit-identical
+    values; a relative difference up to 1e-13 is allowed for reductions whose
+    order may vary between calls.
+    """
+    f1 = f([np.array(a, dtype=np.float64, copy=True) for a in leaves])
+    if abs(f1 - f0) > 1e-13 * max(abs(f0), abs(f1)):
+        name = getattr(f, "name", "the function")
+        raise ValueError(
+            f"{name} returned {f0!r} and then {f1!r} at the same point: it is random (dropout, "
+            "a random mini-batch, np.random inside?). A gradient cannot be checked against a "
+            f"random function: fix its randomness (seed it inside {name}, or pass the batch in)"
+        )
 
 
 class NonFiniteLoss(FloatingPointError):

@@ -48,6 +48,7 @@ from gradwise.diagnostics.check import (
 )
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
+    check_deterministic,
     directional_derivative,
     numeric_gradient,
 )
@@ -359,6 +360,8 @@ def check_step(
     new2 = [np.asarray(a, dtype=np.float64) for a in new2_raw]
     new3 = [np.asarray(a, dtype=np.float64) for a in new3_raw]
     G = _Gradients(loss, treedef, info, Xo, yo, eps=_precision(params))
+    whole = CountedFunction(lambda lv: G.value(lv, None), "loss")
+    check_deterministic(whole, arrays, whole(arrays))
     eps = [max(G.eps, float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else 0.0)
            for a in new1_raw]
     ctx = _Context(G, arrays, new1, names, n, lr, rtol, max_sequential, eps)
