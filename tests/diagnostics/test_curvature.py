@@ -182,3 +182,22 @@ def test_spectrum_errors():
     with pytest.raises(ValueError, match="must return a scalar"):
         sharpness(lambda w: w**2, np.ones(3))
     assert math.isfinite(sharpness(lambda w: (w**2).sum(), np.ones(3)))
+
+
+def test_model_objective_hessian_matches_the_written_out_network():
+    from gradwise import nn
+    from gradwise.diagnostics.diagnosis import model_objective
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    net = nn.Sequential(nn.Linear(3, 4, rng=rng), nn.Tanh(), nn.Linear(4, 1, rng=rng))
+    f, p = model_objective(net, nn.MSELoss(), X, y)
+
+    def by_hand(q):  # the same network with the engine's elementary operations
+        h = gradwise.tanh(X @ q["0.weight"].T + q["0.bias"])
+        return ((h @ q["2.weight"].T + q["2.bias"] - y) ** 2).mean()
+
+    np.testing.assert_allclose(hessian(f, p), hessian(by_hand, p), rtol=1e-10, atol=1e-12)
+    assert f(p).item() == pytest.approx(by_hand(p).item())
+    # the model's own parameters are restored after each call
+    np.testing.assert_array_equal(net[0].weight.data, p["0.weight"])
