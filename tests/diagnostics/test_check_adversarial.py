@@ -597,3 +597,35 @@ def test_a_random_loss_is_an_error_not_a_pass():
                        lambda u, x, p: {"W": x.T @ u}, np.ones((4, 3)), {"W": np.ones((3, 2))})
     with pytest.raises(ValueError, match=r"loss returned .* it is random"):
         check_step(lambda w, X, y: w, lambda w, X, y: float(rng.random()), np.zeros(3), X, y)
+
+
+W3 = np.array([0.3, -0.7, 1.1])
+
+
+def quantised(w):
+    return float(np.sum(np.round(w * 1000) / 1000) ** 2)
+
+
+@pytest.mark.parametrize("factor", [2.0, 5.0])  # 2 is right, 5 is wrong: neither can be judged
+def test_a_quantised_loss_is_unverified_not_ok(factor):
+    r = check_gradient(quantised, lambda w: factor * np.sum(w) * np.ones(3), W3)
+    assert r.codes() == ["gradient.unverified"]
+    assert r.findings[0].severity == "warning"
+    assert r.blocks[0]["verdict"] == "gradient.unverified"
+
+
+def test_a_jump_within_the_step_is_unverified_and_a_smooth_float32_loss_is_clean():
+    r = check_gradient(lambda w: float(np.sum(w ** 2) + (w[0] > 0.3002)), lambda w: 2 * w, W3)
+    assert r.codes() == ["gradient.unverified"] and r.findings[0].location == "params[0]"
+    r = check_gradient(lambda w: np.float32(np.sum(w ** 4)), lambda w: 4 * w ** 3, W3)
+    assert r.ok and r.findings == []
+
+
+def test_a_quantised_loss_is_unverified_in_the_large_model_method():
+    w = np.random.default_rng(0).standard_normal(50)
+
+    def q(w):
+        return float(np.sum(np.round(w * 100) / 100) ** 2)
+
+    r = check_gradient(q, lambda w: 5 * np.sum(w) * np.ones(50), w, max_entries=5)
+    assert r.codes() == ["gradient.unverified"]

@@ -27,12 +27,16 @@ import numpy as np
 from gradwise._result import Finding
 from gradwise._tree import entry_name
 
-__all__ = ["BlockData", "classify_block", "describe_factor", "nonfinite_finding", "MOSTLY_RIGHT"]
+__all__ = ["BlockData", "classify_block", "describe_factor", "nonfinite_finding",
+           "unverified_finding", "MOSTLY_RIGHT", "UNVERIFIED"]
 
 #: a block whose wrong entries are at most this fraction is reported as ``gradient.entries``
 MOSTLY_RIGHT = 0.5
 #: how many entries are listed in a finding's evidence
 MAX_LISTED = 10
+#: an entry whose 10x finite-difference error estimate exceeds this fraction of the values
+#: (and which passes only thanks to it) is not verified: a factor-2 error would pass too
+UNVERIFIED = 0.5
 
 
 @dataclass
@@ -154,8 +158,9 @@ def classify_block(b: BlockData, rtol: float) -> tuple[dict, Finding | None]:
     finding : Finding or None
         ``gradient.shape``, ``gradient.transposed``, ``gradient.zero``,
         ``gradient.sign``, ``gradient.scale``, ``gradient.entries``,
-        ``gradient.mismatch`` (faults) or ``gradient.kink`` (info); None when
-        the block is right.
+        ``gradient.mismatch``, ``numeric.nonfinite`` (faults),
+        ``gradient.unverified`` (warning: the finite differences are too noisy
+        to judge) or ``gradient.kink`` (info); None when the block is right.
     """
     a = np.asarray(b.analytic, dtype=np.float64)
     n = np.asarray(b.numeric, dtype=np.float64)
@@ -187,6 +192,13 @@ def classify_block(b: BlockData, rtol: float) -> tuple[dict, Finding | None]:
         n_wrong=int(bad.sum()),
     )
     if not bad.any():
+        # entries that pass only because the finite-difference error estimate is large
+        # next to the values (noisy, quantised or discontinuous loss): not verified
+        loose = (diff > tol - 10 * err) & (10 * err > UNVERIFIED * np.maximum(np.abs(a),
+                                                                               np.abs(n)))
+        if loose.any():
+            verdict["verdict"] = "gradient.unverified"
+            return verdict, unverified_finding(b.name, a, n, err, loose)
         verdict["verdict"] = "ok"
         return verdict, None
 
@@ -300,6 +312,28 @@ def _pattern(b, a, n, err, tol, real, explained, rtol, s):
         evidence={"entries": _entry_list(name, a, n, worst, shape), "n_wrong": n_real,
                   "max_rel_error": float(rel[real].max())},
         location=name,
+    )
+
+
+def unverified_finding(name: str, a, n, err, loose) -> Finding:
+    """``gradient.unverified`` (warning): finite differences too noisy to judge ``loose``
+    entries of the block (a loss that is quantised, discontinuous near the point, or
+    computed in low precision)."""
+    idxs = _worst_order(a, n, loose)
+    lst = _entry_list(name, a, n, idxs, np.shape(n))
+    for e, idx in zip(lst, idxs):
+        e["fd_error_estimate"] = float(err[idx])
+    where = ", ".join(e["location"] for e in lst[:5]) + (" …" if len(idxs) > 5 else "")
+    return Finding(
+        "gradient.unverified",
+        "warning",
+        f"Finite differences are too noisy to check {len(idxs)} entr"
+        f"{'y' if len(idxs) == 1 else 'ies'} ({where}): their error estimate is more than "
+        f"{UNVERIFIED:g}x the gradient there, so even a wrong value would pass. The loss is "
+        "rounded/quantised, jumps near this point, or is computed in low precision; check "
+        "at another point or with a smooth float64 loss.",
+        evidence={"entries": lst, "n_entries": len(idxs)},
+        location=lst[0]["location"] if len(idxs) == 1 else name,
     )
 
 
