@@ -170,3 +170,22 @@ def test_explain_handles_size_one_vectors_and_infinite_values():
     x = gw.tensor(np.inf, requires_grad=True, name="x")
     y = x * 2
     assert "x = inf" in str(gw.explain(y))
+
+
+def test_std_with_too_few_degrees_of_freedom_is_nan_like_numpy_and_pytorch():
+    # the zero-variance "double where" turned NaN into 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assert np.isnan(gw.tensor([1.0]).std(ddof=1).item())
+    a = gw.tensor([1.0, 1.0], requires_grad=True)
+    a.std().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 0.0])
+
+
+def test_clip_accepts_array_and_tensor_bounds():
+    a = gw.tensor([1.0, 5.0, -1.0], requires_grad=True)
+    r = gw.clip(a, gw.tensor([0.0, 0.0, 0.0]), np.array([2.0, 6.0, 2.0]))
+    r.sum().backward()
+    np.testing.assert_array_equal(r.detach().numpy(), [1.0, 5.0, 0.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match=r"clip: lo of shape \(2, 3\) does not broadcast"):
+        gw.clip(a, np.zeros((2, 3)), None)

@@ -78,10 +78,16 @@ def where(cond, x, y):
 
 def clip(x, lo=None, hi=None):
     """Clip to [lo, hi]; the gradient is 1 inside (bounds included), 0 outside.
-    ``lo``/``hi`` are constants (not differentiated)."""
-    lo = lo.item() if isinstance(lo, Tensor) else lo
-    hi = hi.item() if isinstance(hi, Tensor) else hi
-    return apply(P.clip, _t(x), lo=lo, hi=hi)
+    ``lo``/``hi`` are constants (not differentiated): numbers or arrays/Tensors that
+    broadcast to ``x``'s shape."""
+    x = _t(x)
+    lo = lo.data if isinstance(lo, Tensor) else lo
+    hi = hi.data if isinstance(hi, Tensor) else hi
+    for name, b in (("lo", lo), ("hi", hi)):
+        if b is not None and np.broadcast_shapes(np.shape(b), x.shape) != x.shape:
+            raise ValueError(f"clip: {name} of shape {np.shape(b)} does not broadcast to x's "
+                             f"shape {x.shape}")
+    return apply(P.clip, x, lo=lo, hi=hi)
 
 
 def _axis(axis):
@@ -133,10 +139,10 @@ def std(x, axis=None, ddof=0, keepdims=False):
 def _sqrt0(v):
     """sqrt of a non-negative Tensor whose gradient is 0 where ``v == 0`` (instead of
     inf * 0 = NaN): the "double where" so that no branch sees sqrt'(0)."""
-    pos = v.data > 0
-    if pos.all():
+    zero = v.data == 0  # not "<= 0": NaN (e.g. std with ddof >= n) must stay NaN
+    if not zero.any():
         return sqrt(v)
-    return where(pos, sqrt(where(pos, v, 1.0)), 0.0)
+    return where(zero, 0.0, sqrt(where(zero, 1.0, v)))
 
 
 def reshape(x, shape):
