@@ -65,8 +65,9 @@ def test_pipeline_and_grid_search():
 def test_get_set_params_roundtrip():
     m = MLPClassifier(hidden_layer_sizes=(4, 3), activation="tanh")
     p = m.get_params()
-    assert p["hidden_layer_sizes"] == (4, 3) and p["optimizer"] == "adam"
-    assert p["batch_size"] == 32 and p["standardize"] is False and p["diagnose"] is True
+    # issue 3: plain full-batch gradient descent is every estimator's default
+    assert p["hidden_layer_sizes"] == (4, 3) and p["optimizer"] == "sgd"
+    assert p["batch_size"] is None and p["standardize"] is False and p["diagnose"] is True
     assert m.set_params(lr=0.5).lr == 0.5
     lin = LinearRegression().get_params()
     assert lin["optimizer"] == "sgd" and lin["batch_size"] is None and lin["standardize"] is False

@@ -72,10 +72,10 @@ class _MLP(GradientEstimator):
         activation="relu",
         *,
         loss=None,
-        optimizer="adam",
-        lr=1e-3,
-        epochs=200,
-        batch_size=32,
+        optimizer="sgd",
+        lr=0.1,
+        epochs=1000,
+        batch_size=None,
         shuffle=True,
         standardize=False,
         tol=1e-4,
@@ -123,10 +123,13 @@ class MLPRegressor(RegressorMixin, _MLP):
         (sigmoid, tanh) uniform, biases at zero. The output layer is linear.
     loss : {"mse", "sse"} or None, default None
         None means "mse" (mean squared error, no ½).
-    optimizer : {"sgd", "momentum", "adam"}, default "adam"
-    lr : float, default 1e-3
-    epochs : int, default 200
-    batch_size : int or None, default 32
+    optimizer : {"sgd", "momentum", "adam"}, default "sgd"
+        Plain gradient descent by default, the algorithm users write themselves
+        (and the one gradwise's diagnosis has stability bounds for); "adam" is
+        usually faster on networks.
+    lr : float, default 0.1
+    epochs : int, default 1000
+    batch_size : int or None, default None
         ``None`` = full batch.
     shuffle, standardize, tol, random_state, diagnose, verbose
         As :class:`gradwise.models.LinearRegression`.
@@ -193,15 +196,18 @@ class MLPClassifier(_ClassifierOutputs, ClassifierMixin, _MLP):
         None means "log_loss": binary cross-entropy / cross-entropy on the
         logits (numerically stable). "mse"/"sse": mean/sum of squared errors
         between the probabilities and the one-hot targets.
-    optimizer : {"sgd", "momentum", "adam"}, default "adam"
-    lr : float, default 1e-3
-    epochs : int, default 200
-    batch_size : int or None, default 32
+    optimizer : {"sgd", "momentum", "adam"}, default "sgd"
+        Plain gradient descent by default, the algorithm users write themselves
+        (and the one gradwise's diagnosis has stability bounds for); "adam" is
+        usually faster on networks.
+    lr : float, default 0.1
+    epochs : int, default 1000
+    batch_size : int or None, default None
     shuffle, standardize, tol, n_iter_no_change, random_state, diagnose, verbose
         As :class:`MLPRegressor`.
 
-    The defaults reach about 97 % test accuracy on scikit-learn's digits in
-    about a second.
+    The defaults (plain full-batch gradient descent, lr 0.1) reach 95.6–97.1 %
+    test accuracy on scikit-learn's digits (3 random splits) in about 2 s.
 
     Attributes
     ----------
