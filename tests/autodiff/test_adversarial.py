@@ -189,3 +189,37 @@ def test_clip_accepts_array_and_tensor_bounds():
     np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0, 0.0])
     with pytest.raises(ValueError, match=r"clip: lo of shape \(2, 3\) does not broadcast"):
         gw.clip(a, np.zeros((2, 3)), None)
+
+
+@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #8")
+def test_a_scalar_tensor_formats_like_a_float():
+    loss = (gw.tensor([1.0, 2.0], requires_grad=True) ** 2).sum()
+    assert f"{loss:.4f}" == "5.0000"
+
+
+@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #9")
+def test_non_numeric_and_complex_grad_tensors_are_refused():
+    with pytest.raises(TypeError):
+        gw.tensor("abc")
+    with pytest.raises(TypeError, match="floating-point"):
+        gw.tensor([1j], requires_grad=True)
+
+
+@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #10")
+def test_grad_zero_in_place_like_pytorch():
+    p = gw.tensor([1.0, 2.0], requires_grad=True)
+    (p * p).sum().backward()
+    p.grad.zero_()
+    np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0])
+
+
+@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #11")
+def test_grad_mode_is_thread_local_like_pytorch():
+    import threading
+
+    seen = {}
+    with gw.no_grad():
+        th = threading.Thread(target=lambda: seen.setdefault("on", gw.is_grad_enabled()))
+        th.start()
+        th.join()
+    assert seen["on"] is True
