@@ -629,3 +629,18 @@ def test_a_quantised_loss_is_unverified_in_the_large_model_method():
 
     r = check_gradient(q, lambda w: 5 * np.sum(w) * np.ones(50), w, max_entries=5)
     assert r.codes() == ["gradient.unverified"]
+
+
+def test_gradients_from_update_accepts_an_in_place_update_and_names_a_bad_return():
+    from gradwise.diagnostics.check import gradients_from_update
+
+    def update(u, x, p):
+        dx = u @ p["W"].T
+        p["W"] -= 0.5 * x.T @ u
+        p["b"] -= 0.5 * u.sum(0)
+        return None, dx
+
+    r = check_backward(lin_forward, gradients_from_update(update, 0.5), XB, PB)
+    assert r.ok and r.findings == [], r
+    with pytest.raises(ValueError, match=r"update must return \(new_params, dx\), got a dict"):
+        check_backward(lin_forward, gradients_from_update(lambda u, x, p: dict(p), 0.5), XB, PB)

@@ -995,7 +995,7 @@ def gradients_from_update(
     update : callable
         ``update(upstream, x, params) -> (new_params, dx)``: your layer's backward
         that also steps its parameters (``W -= lr * dW``) and returns the input
-        gradient.
+        gradient; ``new_params`` may be None when it updates ``params`` in place.
     lr : float
         The learning rate it uses.
 
@@ -1012,7 +1012,13 @@ def gradients_from_update(
     def backward(upstream, x, params):
         old, info, _ = flatten(params)
         old = [np.array(a, dtype=np.float64, copy=True) for a in old]
-        new_params, dx = update(upstream, x, params)
+        out = update(upstream, x, params)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise ValueError(f"update must return (new_params, dx), got {_describe(out)}; "
+                             "return (None, dx) when it updates params in place")
+        new_params, dx = out
+        if new_params is None:  # updated in place: params are check_backward's copies
+            new_params = params
         new = _leaves_like(new_params, info, "update")
         out = {(li.path[-1] if li.path else "params"): (o - np.asarray(n, float)) / lr
                for li, o, n in zip(info, old, new)}
