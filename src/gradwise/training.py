@@ -51,6 +51,8 @@ block_grad_norms : dict of str -> float
     L2 norm of each block's gradient (``"0.weight"``, ...).
 update_norm : float
     L2 norm of the parameter change made by this step.
+block_update_norms : dict of str -> float
+    L2 norm of each block's change made by this step.
 params : dict of str -> ndarray (property)
     Current parameter arrays by dotted name (live arrays, after the step).
 params_before : dict of str -> ndarray (property)
@@ -134,6 +136,7 @@ class TrainState:
     grad_norm: float = math.nan
     block_grad_norms: dict = field(default_factory=dict)
     update_norm: float = math.nan
+    block_update_norms: dict = field(default_factory=dict)
     stop: bool = False
 
     @property
@@ -172,8 +175,10 @@ class TrainResult(Result):
         Per step: batch loss, global gradient L2 norm, L2 norm of the parameter
         change. When a run stops on a non-finite value, that step's loss (and
         gradient norm) is the last entry; its update norm is 0 (no step taken).
-    block_grad_norms : dict of str -> ndarray, shape (n_steps,)
-        Gradient L2 norm of each parameter block by dotted name.
+    block_grad_norms, block_update_norms : dict of str -> ndarray, shape (n_steps,)
+        Gradient / update L2 norm of each parameter block by dotted name.
+    initial_params : dict of str -> ndarray
+        The parameters training started from (copies).
     lr : ndarray, shape (n_epochs,)
         Learning rate used in each epoch.
     epoch_time : ndarray, shape (n_epochs,)
@@ -400,6 +405,7 @@ def train(
         raise ValueError(f"{type(model).__name__} has no trainable parameters")
     names = [n for n, _ in named]
     params = [p for _, p in named]
+    initial_params = {n: p.data.copy() for n, p in zip(names, params)}
     before = [np.empty_like(p.data) for p in params]
     scratch = [np.empty_like(p.data) for p in params]
 
@@ -412,6 +418,7 @@ def train(
     step_loss: list[float] = []
     grad_sq: list[list[float]] = []  # per step, per block squared norms
     update_norm: list[float] = []
+    upd_sq: list[list[float]] = []  # per step, per block squared update norms
     loss_curve: list[float] = []
     lrs: list[float] = []
     epoch_time: list[float] = []
@@ -443,6 +450,7 @@ def train(
                     step_loss.append(lv)
                     grad_sq.append([math.nan] * len(params))
                     update_norm.append(0.0)
+                    upd_sq.append([0.0] * len(params))
                     if step_loss and len(step_loss) > 1:  # restore the last finite point
                         for p, b in zip(params, before):
                             np.copyto(p.data, b)
@@ -462,15 +470,17 @@ def train(
                         nonfinite_step, stopped_reason = len(step_loss) - 1, "nonfinite_gradient"
                         bad_block = bad[0]
                         update_norm.append(0.0)
+                        upd_sq.append([0.0] * len(params))
                         break
                 for p, b in zip(params, before):
                     np.copyto(b, p.data)
                 optimizer.step()
-                usq = 0.0
+                usq = []
                 for p, b, s in zip(params, before, scratch):
                     np.subtract(p.data, b, out=s)
-                    usq += _sq_norm(s)
-                update_norm.append(math.sqrt(usq))
+                    usq.append(_sq_norm(s))
+                upd_sq.append(usq)
+                update_norm.append(math.sqrt(math.fsum(usq)))
                 total += lv * n_b
                 count += n_b
                 if cb_step:
@@ -479,6 +489,7 @@ def train(
                     state.grad_norm = math.sqrt(gsq)
                     state.block_grad_norms = dict(zip(names, map(math.sqrt, sq)))
                     state.update_norm = update_norm[-1]
+                    state.block_update_norms = dict(zip(names, map(math.sqrt, usq)))
                     for cb in cb_step:
                         cb(state)
                     if state.stop:
@@ -507,12 +518,15 @@ def train(
             bar[0].stop()
 
     sq_arr = np.sqrt(np.asarray(grad_sq, dtype=np.float64).reshape(len(grad_sq), len(params)))
+    up_arr = np.sqrt(np.asarray(upd_sq, dtype=np.float64).reshape(len(upd_sq), len(params)))
     result.update(
         loss_curve=np.asarray(loss_curve, dtype=np.float64),
         step_loss=np.asarray(step_loss, dtype=np.float64),
         grad_norm=np.sqrt(np.sum(sq_arr**2, axis=1)),
         update_norm=np.asarray(update_norm, dtype=np.float64),
         block_grad_norms={n: sq_arr[:, i] for i, n in enumerate(names)},
+        block_update_norms={n: up_arr[:, i] for i, n in enumerate(names)},
+        initial_params=initial_params,
         lr=np.asarray(lrs, dtype=np.float64),
         epoch_time=np.asarray(epoch_time),
         total_time=time.perf_counter() - t_start,

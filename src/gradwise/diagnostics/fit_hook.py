@@ -47,33 +47,6 @@ def _reference(estimator: Any, Xe: np.ndarray, y: np.ndarray) -> dict | None:
     return None
 
 
-def _initial_params(estimator: Any, n_features: int, n_outputs: int, dtype: Any) -> dict | None:
-    """The parameters ``fit`` started from, rebuilt when that is deterministic:
-    all-zero for layers initialised with ``init="zeros"`` (linear and logistic
-    regression), or the estimator's ``_build_model`` with the seed ``fit`` derives
-    from an integer ``random_state`` (``gradwise.models._base.GradientEstimator.fit``).
-    None otherwise, or if the rebuilt shapes differ from the fitted model's."""
-    fitted = {n: p.data for n, p in estimator.model_.named_parameters()}
-    mods = [m for _, m in estimator.model_.named_modules() if hasattr(m, "weight")]
-    if mods and all(getattr(m, "init", None) == "zeros" for m in mods):
-        return {n: np.zeros_like(v) for n, v in fitted.items()}
-    rs = getattr(estimator, "random_state", None)
-    if not isinstance(rs, (int, np.integer)) or isinstance(rs, bool):
-        return None
-    try:
-        from sklearn.utils import check_random_state
-
-        seeds = np.random.SeedSequence(check_random_state(rs).randint(2**32))
-        init_seed, _ = seeds.spawn(2)
-        model = estimator._build_model(n_features, n_outputs, dtype, np.random.default_rng(init_seed))
-        out = {n: p.data.copy() for n, p in model.named_parameters()}
-    except Exception:  # noqa: BLE001 - without the start the diagnosis only loses a probe
-        return None
-    if set(out) != set(fitted) or any(out[n].shape != fitted[n].shape for n in out):
-        return None
-    return out
-
-
 def attach_diagnosis(estimator: Any, result: Any, X: Any, y: Any) -> None:
     """Diagnose a finished ``fit`` and set ``estimator.diagnosis_``.
 
@@ -105,7 +78,7 @@ def attach_diagnosis(estimator: Any, result: Any, X: Any, y: Any) -> None:
         batch_size=batch,
         estimator=estimator,
         refit_data=(X, y),
-        params0=_initial_params(estimator, Xs.shape[1], n_out, Xs.dtype),
+        params0=result.get("initial_params"),
         budget=BUDGET_FRACTION * float(result.get("total_time", 0.0)),
         n_classes=len(classes) if classes is not None and log_loss else None,
         reference=_reference(estimator, Xe, np.asarray(y)),

@@ -354,10 +354,11 @@ class Monitor:
                 self._flag(state.step, name, "param")
 
     def _ratios_from(self, state: Any, update_norms: dict) -> None:
-        """Update ratios from the loop's per-block update norms; ‖p‖ (one dot
-        product per block) is refreshed every ``ratio_every`` records."""
+        """Update ratios ‖Δp‖/‖p_before‖ from the loop's per-block update norms;
+        ‖p_before‖ (one dot product per block) is refreshed every ``ratio_every``
+        records."""
         refresh = (len(self.steps) - 1) % self.ratio_every == 0 or not self._pnorm
-        params = state.params if refresh else None
+        params = state.params_before if refresh else None
         for name, nd in update_norms.items():
             if refresh:
                 pf = params[name].reshape(-1)
