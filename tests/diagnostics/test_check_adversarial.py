@@ -644,3 +644,19 @@ def test_gradients_from_update_accepts_an_in_place_update_and_names_a_bad_return
     assert r.ok and r.findings == [], r
     with pytest.raises(ValueError, match=r"update must return \(new_params, dx\), got a dict"):
         check_backward(lin_forward, gradients_from_update(lambda u, x, p: dict(p), 0.5), XB, PB)
+
+
+def test_a_learning_rate_schedule_inside_the_step_is_named_not_called_random():
+    calls = {"k": 0}
+
+    def decaying(p, X, y):
+        lr = 0.1 * 0.9 ** calls["k"]
+        calls["k"] += 1
+        g = lsq_grad(p, X, y)
+        return {k: p[k] - lr * g[k] for k in p}
+
+    r = check_step(decaying, lsq_loss, P0, XS, YS, lr=0.1)
+    assert r.ok and r.findings == [], r
+    assert r.stateful["w"]["schedule_factor"] == pytest.approx(0.9)
+    assert any("scale the update of w by 0.9" in n for n in r.notes)
+    assert not any("random" in n for n in r.notes)

@@ -374,7 +374,13 @@ def check_step(
         for b in blocks:
             if b["block"] == f.location and b["verdict"] == "ok":
                 b["verdict"] = f.code
-    random_blocks = [nm for nm, st in (stateful or {}).items() if not st["geometric"]]
+    random_blocks = [nm for nm, st in (stateful or {}).items()
+                     if not st["geometric"] and st["schedule_factor"] is None]
+    for nm, st in (stateful or {}).items():
+        if not st["geometric"] and st["schedule_factor"] is not None:
+            notes.append(f"successive calls with the same input scale the update of {nm} by "
+                         f"{st['schedule_factor']:.4g} (a learning-rate schedule inside the "
+                         "step?); the first call was checked")
     if random_blocks:
         notes.insert(0, f"your step gave different results for {', '.join(random_blocks)} when "
                         "called three times with the same input, not like momentum or an "
@@ -904,8 +910,9 @@ def _stateful(theta, new1, new2, new3, names):
 
     Momentum (``v = βv + g``) and a never-reset accumulator (β = 1) carry over a
     geometric sequence: with ``c_k = Δ_k − Δ_{k−1}``, ``c_2 = β Δ_1`` and
-    ``c_3 = β c_2``. A step whose calls differ otherwise is random (``geometric``
-    false)."""
+    ``c_3 = β c_2``. A learning-rate schedule inside the step scales the update:
+    ``Δ_2 = γ Δ_1``, ``Δ_3 = γ Δ_2`` (``schedule_factor``). A step whose calls
+    differ otherwise is random."""
     if all(a.shape == b.shape == c.shape and np.array_equal(a, b) and np.array_equal(a, c)
            for a, b, c in zip(new1, new2, new3)):
         return None, []
@@ -921,8 +928,12 @@ def _stateful(theta, new1, new2, new3, names):
         beta = float(np.vdot(carried, d1)) / dd if dd > 0 else float("nan")
         resid = _rel(carried - beta * d1, carried, beta * d1) if dd > 0 else 1.0
         resid3 = _rel(carried3 - beta * carried, carried3, beta * carried) if dd > 0 else 1.0
+        gamma = float(np.vdot(d2, d1)) / dd if dd > 0 else float("nan")
+        sched = dd > 0 and max(_rel(d2 - gamma * d1, d2, gamma * d1),
+                               _rel(d3 - gamma * d2, d3, gamma * d2)) <= 0.05
         info[nm] = {"carried_fraction": beta, "residual": resid, "third_call_residual": resid3,
                     "geometric": bool(resid <= 0.05 and resid3 <= 0.05),
+                    "schedule_factor": gamma if sched else None,
                     "first_update_norm": float(np.sqrt(dd)),
                     "second_update_norm": float(np.linalg.norm(d2))}
         if abs(beta - 1) <= 0.05 and resid <= 0.05 and resid3 <= 0.05:
