@@ -103,10 +103,10 @@ def fit(
     ] = None,
     activation: Annotated[Activation | None, typer.Option(help="Hidden-layer activation (mlp).")] = None,
     loss: Annotated[Loss | None, typer.Option(help="mse (regression), bce (binary), ce (classes).")] = None,
-    optimizer: Annotated[Optimizer | None, typer.Option(help="Update rule. Default: the estimator's (sgd; adam for mlp).")] = None,
+    optimizer: Annotated[Optimizer | None, typer.Option(help="Update rule. Default: sgd (plain gradient descent).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate. Default: the estimator's.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Number of epochs. Default: the estimator's.")] = None,
-    batch_size: Annotated[str | None, typer.Option(help="Mini-batch size N or 'full'. Default: full batch (32 for mlp).")] = None,
+    batch_size: Annotated[str | None, typer.Option(help="Mini-batch size N or 'full'. Default: full batch.")] = None,
     standardize: Annotated[bool, typer.Option("--standardize", help="Standardize the features.")] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed (initialisation, shuffling). Default: 0.")] = None,
     out: Annotated[
@@ -118,8 +118,9 @@ def fit(
     force: Annotated[bool, typer.Option("--force", help="Write into an existing output folder.")] = False,
     dropna: Annotated[bool, typer.Option("--dropna", help="Drop rows with missing cells.")] = False,
 ) -> None:
-    """Train a model on DATA, check its gradient, diagnose the run and write report.json,
-    loss.png and gradients.png.
+    """Train on DATA, check the gradient, diagnose the run, write a report and plots.
+
+    Writes report.json, loss.png and gradients.png to --out.
 
     Exit 0: no faults found; 1: faults found; 2: bad input (nothing written).
     """
@@ -167,8 +168,10 @@ def explain(
     expression: Annotated[str, typer.Argument(help='Statements, e.g. "q = x + y; f = q * z".')],
     values: Annotated[str, typer.Option(help="Input values, e.g. x=4,y=-3,z=5.")] = "",
 ) -> None:
-    """Show the chain rule step by step: the graph, each local derivative and the
-    gradient flowing back from the last statement to every input.
+    """Show the chain rule step by step for a small expression.
+
+    The graph, each local derivative and the gradient flowing back from the
+    last statement to every input.
 
     Only numbers, names, + - * / ** and a whitelist of functions are accepted
     (parsed with Python's ast; nothing is evaluated as Python code).
@@ -241,8 +244,7 @@ def demo(
         list[str] | None, typer.Argument(help="Scenario ids S1..S6 (default: all).", show_default=False)
     ] = None,
 ) -> None:
-    """Run the scenarios of SCENARIOS.md with their original (faulty) settings and
-    show what gradwise finds.
+    """Run the scenarios S1-S6 with their faulty settings and show what gradwise finds.
 
     Exit 0 when every scenario's expected finding was found, 1 otherwise.
     """
