@@ -660,3 +660,15 @@ def test_a_learning_rate_schedule_inside_the_step_is_named_not_called_random():
     assert r.stateful["w"]["schedule_factor"] == pytest.approx(0.9)
     assert any("scale the update of w by 0.9" in n for n in r.notes)
     assert not any("random" in n for n in r.notes)
+
+
+def test_check_step_names_the_entry_where_the_loss_is_undefined_a_step_away():
+    X = np.abs(XS[:4])
+    y = np.ones(4)
+
+    def loss(p, X, y):  # float(): untraceable, so finite differences
+        return float(np.sum(np.sqrt(p["a"])) + np.mean((X @ p["a"] - y) ** 2))
+
+    with np.errstate(invalid="ignore"), pytest.raises(NonFiniteLoss,
+                                                      match=r"loss returned nan at a\[0\] = 0"):
+        check_step(lambda p, X, y: p, loss, {"a": np.array([0.0, 1.0])}, X, y, lr=0.1)

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
 from gradwise._result import Finding, Result
-from gradwise._tree import unflatten
+from gradwise._tree import entry_name, unflatten
 from gradwise.diagnostics._classify import describe_factor
 from gradwise.diagnostics.check import (
     _copies,
@@ -48,6 +48,7 @@ from gradwise.diagnostics.check import (
 )
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
+    NonFiniteLoss,
     check_deterministic,
     directional_derivative,
     numeric_gradient,
@@ -365,7 +366,12 @@ def check_step(
     eps = [max(G.eps, float(np.finfo(a.dtype).eps) if a.dtype.kind == "f" else 0.0)
            for a in new1_raw]
     ctx = _Context(G, arrays, new1, names, n, lr, rtol, max_sequential, eps)
-    blocks, block_findings = ctx.analyse()
+    try:
+        blocks, block_findings = ctx.analyse()
+    except NonFiniteLoss as e:  # name the entry in the user's terms
+        if e.leaf is not None and e.label is None:
+            e.label = entry_name(names[e.leaf], e.index, arrays[e.leaf].shape)
+        raise
     findings += block_findings
     notes += ctx.notes
     stateful, st_findings = _stateful(arrays, new1, new2, new3, names)
