@@ -223,3 +223,30 @@ def test_grad_mode_is_thread_local_like_pytorch():
         th.start()
         th.join()
     assert seen["on"] is True
+
+
+@pytest.mark.parametrize("write", [
+    lambda p: np.multiply(p, 2.0, out=p),
+    lambda p: np.add.at(p, [0], 1.0),
+    lambda p: np.copyto(p, np.array([5.0, 5.0])),
+])
+def test_numpy_in_place_writes_into_a_saved_tensor_make_backward_raise(write):
+    # out=/ufunc.at/np.copyto wrote into .data without a version bump: x.grad came out
+    # silently wrong ([4, 8] instead of an error)
+    p = gw.tensor([1.0, 2.0], requires_grad=True)
+    y = (p * p).sum()
+    with gw.no_grad():
+        write(p)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_numpy_out_returns_the_tensor_and_is_refused_on_a_grad_leaf_while_recording():
+    q = gw.tensor([1.0, 2.0])
+    assert np.exp(q, out=q) is q
+    np.testing.assert_allclose(q.numpy(), np.exp([1.0, 2.0]))
+    p = gw.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"cannot differentiate np.multiply\(..., out=...\)"):
+        np.multiply(np.ones(2), 2.0, out=p)
+    with pytest.raises(TypeError, match="cannot differentiate np.copyto"):
+        np.copyto(p, np.zeros(2))

@@ -62,8 +62,13 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if _UFUNCS is None:
         _UFUNCS = _ufunc_map()
     name = getattr(ufunc, "__name__", str(ufunc))
-    recording = _Mode.enabled and _any_grad(inputs)
-    if method != "__call__" or kwargs.get("out") is not None or (kwargs and recording):
+    out = kwargs.get("out")
+    # Tensors written in place: out=..., or the first operand of ufunc.at
+    written = [o for o in (out or ()) if isinstance(o, Tensor)]
+    if method == "at" and isinstance(inputs[0], Tensor):
+        written.append(inputs[0])
+    recording = _Mode.enabled and (_any_grad(inputs) or any(o.requires_grad for o in written))
+    if method != "__call__" or out is not None or (kwargs and recording):
         if recording:
             what = f"np.{name}.{method}" if method != "__call__" else f"np.{name}(..., {', '.join(kwargs)}=...)"
             raise TypeError(
@@ -71,7 +76,14 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
                 f"functions (see gradwise.autodiff.numpy_api.supported())"
             )
         kwargs = {k: _values(v) for k, v in kwargs.items()}
-        return _wrap_result(getattr(ufunc, method)(*_values(inputs), **kwargs))
+        res = getattr(ufunc, method)(*_values(inputs), **kwargs)
+        for t in written:  # an in-place write: backward through a saved copy must fail
+            t._version[0] += 1
+        if out is None:
+            return _wrap_result(res)
+        res = res if isinstance(res, tuple) else (res,)
+        outs = tuple(o if isinstance(o, Tensor) else _wrap_result(r) for o, r in zip(out, res))
+        return outs if len(outs) > 1 else outs[0]
     if ufunc in _NONDIFF_UFUNCS:
         return _wrap_result(ufunc(*_values(inputs)))
     if ufunc is np.logaddexp:
@@ -218,6 +230,8 @@ _NONDIFF_FUNCS = {
 
 
 def array_function(self, func, types, args, kwargs):
+    if func is np.copyto and args and isinstance(args[0], Tensor):
+        return _copyto(*args, **kwargs)
     impl = _FUNCS.get(func)
     if impl is not None:
         try:
@@ -237,6 +251,16 @@ def array_function(self, func, types, args, kwargs):
         f"gradwise has no differentiation rule for the NumPy function np.{func.__name__}; "
         f"supported: {', '.join(supported())}. Use .detach() if you only need the values."
     )
+
+
+def _copyto(dst, src, casting="same_kind", where=True):
+    """np.copyto into a Tensor: an in-place write (refused on a tensor that requires grad
+    while gradients are recorded; bumps the version so a saved copy cannot be used)."""
+    if _Mode.enabled and (dst.requires_grad or _any_grad([src])):
+        raise TypeError("gradwise cannot differentiate np.copyto into a Tensor; under "
+                        "gradwise.no_grad() it is an untracked in-place write")
+    np.copyto(dst.data, _values(src), casting=casting, where=_values(where))
+    dst._version[0] += 1
 
 
 def supported() -> list[str]:
