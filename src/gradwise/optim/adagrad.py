@@ -60,15 +60,8 @@ class Adagrad(Optimizer):
     def _update_group(self, group: dict[str, Any]) -> None:
         lr = group["lr"]
         lr_decay = group["lr_decay"]
-        wd = group["weight_decay"]
         eps = group["eps"]
-        maximize = group["maximize"]
-        for p in group["params"]:
-            gt = p.grad
-            if gt is None:
-                continue
-            d = p.data
-            g = gt.data
+        for p, d, g in self._gradients(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {
@@ -76,10 +69,6 @@ class Adagrad(Optimizer):
                     "sum": np.full_like(d, group["initial_accumulator_value"]),
                 }
             state["step"] += 1
-            if maximize:
-                g = -g
-            if wd != 0:
-                g = g + wd * d
             clr = lr / (1 + (state["step"] - 1) * lr_decay)
             s = state["sum"]
             s += g * g

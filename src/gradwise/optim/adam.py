@@ -84,13 +84,7 @@ class Adam(Optimizer):
         eps = group["eps"]
         wd = group["weight_decay"]
         amsgrad = group["amsgrad"]
-        maximize = group["maximize"]
-        for p in group["params"]:
-            gt = p.grad
-            if gt is None:
-                continue
-            d = p.data
-            g = gt.data
+        for p, d, g in self._gradients(group, l2=not self._decoupled):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {
@@ -102,13 +96,8 @@ class Adam(Optimizer):
                     state["max_exp_avg_sq"] = np.zeros_like(d)
             state["step"] += 1
             t = state["step"]
-            if maximize:
-                g = -g
-            if wd != 0:
-                if self._decoupled:
-                    d *= 1 - lr * wd
-                else:
-                    g = g + wd * d
+            if wd != 0 and self._decoupled:
+                d *= 1 - lr * wd
             m, v = state["exp_avg"], state["exp_avg_sq"]
             lerp_(m, g, 1 - beta1)
             v *= beta2

@@ -143,6 +143,26 @@ class Optimizer:
             self._update_group(group)
         return loss
 
+    @staticmethod
+    def _gradients(group: dict[str, Any], l2: bool = True):
+        """Yield ``(p, data, g)`` for each parameter of ``group`` that has a gradient,
+        ``g`` being the gradient with ``maximize`` (negation) and, when ``l2``,
+        the L2 weight decay ``g + weight_decay * data`` already applied (the
+        first lines of every algorithm in ``torch.optim``)."""
+        maximize = group.get("maximize", False)
+        wd = group.get("weight_decay", 0.0) if l2 else 0.0
+        for p in group["params"]:
+            gt = p.grad
+            if gt is None:
+                continue
+            d = p.data
+            g = gt.data
+            if maximize:
+                g = -g
+            if wd != 0:
+                g = g + wd * d
+            yield p, d, g
+
     def _update_group(self, group: dict[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -65,16 +65,9 @@ class RMSprop(Optimizer):
         lr = group["lr"]
         alpha = group["alpha"]
         eps = group["eps"]
-        wd = group["weight_decay"]
         momentum = group["momentum"]
         centered = group["centered"]
-        maximize = group["maximize"]
-        for p in group["params"]:
-            gt = p.grad
-            if gt is None:
-                continue
-            d = p.data
-            g = gt.data
+        for p, d, g in self._gradients(group):
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "square_avg": np.zeros_like(d)}
@@ -83,10 +76,6 @@ class RMSprop(Optimizer):
                 if centered:
                     state["grad_avg"] = np.zeros_like(d)
             state["step"] += 1
-            if maximize:
-                g = -g
-            if wd != 0:
-                g = g + wd * d
             v = state["square_avg"]
             v *= alpha
             v += (1 - alpha) * g * g

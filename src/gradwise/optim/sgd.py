@@ -85,19 +85,8 @@ class SGD(Optimizer):
         lr = group["lr"]
         momentum = group["momentum"]
         dampening = group["dampening"]
-        wd = group["weight_decay"]
         nesterov = group["nesterov"]
-        maximize = group["maximize"]
-        for p in group["params"]:
-            gt = p.grad
-            if gt is None:
-                continue
-            d = p.data
-            g = gt.data
-            if maximize:
-                g = -g
-            if wd != 0:
-                g = g + wd * d
+        for p, d, g in self._gradients(group):
             if momentum != 0:
                 state = self.state.get(p)
                 if state is None:
