@@ -191,13 +191,11 @@ def test_clip_accepts_array_and_tensor_bounds():
         gw.clip(a, np.zeros((2, 3)), None)
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #8")
 def test_a_scalar_tensor_formats_like_a_float():
     loss = (gw.tensor([1.0, 2.0], requires_grad=True) ** 2).sum()
     assert f"{loss:.4f}" == "5.0000"
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #9")
 def test_non_numeric_and_complex_grad_tensors_are_refused():
     with pytest.raises(TypeError):
         gw.tensor("abc")
@@ -205,7 +203,6 @@ def test_non_numeric_and_complex_grad_tensors_are_refused():
         gw.tensor([1j], requires_grad=True)
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #10")
 def test_grad_zero_in_place_like_pytorch():
     p = gw.tensor([1.0, 2.0], requires_grad=True)
     (p * p).sum().backward()
@@ -213,7 +210,6 @@ def test_grad_zero_in_place_like_pytorch():
     np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0])
 
 
-@pytest.mark.xfail(strict=True, reason="/tmp/engine_bugs.md #11")
 def test_grad_mode_is_thread_local_like_pytorch():
     import threading
 

@@ -13,6 +13,7 @@ Design follows HIPS autograd (one VJP table, broadcasting undone once, here in
 from __future__ import annotations
 
 import itertools
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,8 +26,14 @@ __all__ = [
 P = SimpleNamespace()
 
 
-class _Mode:
+class _ModeLocal(threading.local):
+    """Grad mode, per thread (as in PyTorch): a ``no_grad`` block in one thread
+    never switches recording off in another."""
+
     enabled = True
+
+
+_Mode = _ModeLocal()
 
 
 def is_grad_enabled() -> bool:
@@ -240,7 +247,12 @@ def _as_float_array(data, dtype, requires_grad):
     if dtype is None and requires_grad and arr.dtype.kind in "biu":
         # integers cannot carry gradients or small updates: never truncate silently
         arr = arr.astype(np.float64)
-    if requires_grad and arr.dtype.kind not in "fc":
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(
+            f"gradwise.tensor: data of dtype {arr.dtype} is not numeric; pass numbers "
+            "(e.g. convert strings with float())"
+        )
+    if requires_grad and arr.dtype.kind != "f":
         raise TypeError(
             f"only floating-point tensors can require gradients, got dtype {arr.dtype}; "
             "pass dtype=np.float64"
@@ -355,6 +367,16 @@ class Tensor:
     def __index__(self):
         return self.data.__index__()
 
+    def __format__(self, spec):
+        if spec and self.data.size == 1:
+            return format(self.data.item(), spec)  # f"{loss:.4f}" as in PyTorch
+        return format(str(self), spec)
+
+    def zero_(self):
+        """Fill with zeros in place and return ``self`` (e.g. ``p.grad.zero_()``)."""
+        self[...] = 0  # an assignment, not a product: NaN entries become 0 too
+        return self
+
     def item(self):
         """The value of a one-element tensor as a Python number."""
         return self.data.item()
@@ -377,7 +399,7 @@ class Tensor:
         """Set ``requires_grad`` on a leaf in place and return it."""
         if self._ctx is not None and not flag:
             raise RuntimeError("cannot turn off requires_grad on a non-leaf tensor; use .detach()")
-        if flag and self.data.dtype.kind not in "fc":
+        if flag and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
         self.requires_grad = bool(flag)
         return self
