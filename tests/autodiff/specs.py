@@ -513,3 +513,10 @@ spec("softmax_cross_entropy_probs", "softmax_cross_entropy",
      lambda z, t: gw.softmax_cross_entropy(z, t) ** 2,
      lambda T, z, t: T.nn.functional.cross_entropy(z, t, reduction="none") ** 2,
      (((5, 4), (5, 4)),), (real, positive))
+spec("softmax_cross_entropy_mean", "softmax_cross_entropy",
+     lambda z: gw.softmax_cross_entropy(z, _XENT_T, reduction="mean") ** 2,
+     lambda T, z: T.nn.functional.cross_entropy(z, T.tensor(_XENT_T)) ** 2, (((5, 4),),))
+spec("softmax_cross_entropy_sum_probs", "softmax_cross_entropy",
+     lambda z, t: gw.softmax_cross_entropy(z, t, reduction="sum") ** 2,
+     lambda T, z, t: T.nn.functional.cross_entropy(z, t, reduction="sum") ** 2,
+     (((5, 4), (5, 4)),), (real, positive))

@@ -321,23 +321,27 @@ def linear(x, weight, bias=None):
     return apply(P.linear, x, weight, bias)
 
 
-def softmax_cross_entropy(logits, target):
-    """Per-sample cross-entropy ``-Σ_c t_c log softmax(z)_c`` of logits, as one node.
+def softmax_cross_entropy(logits, target, reduction="none"):
+    """Cross-entropy ``-Σ_c t_c log softmax(z)_c`` of logits, as one node.
 
     Parameters
     ----------
     logits : Tensor or array, shape (n, C)
     target : array, shape (n,) of integer class indices, or (n, C) class probabilities
+    reduction : {"none", "mean", "sum"}, default "none"
+        Per-sample losses, or their mean or sum (fused: no extra node).
 
     Returns
     -------
-    Tensor, shape (n,)
+    Tensor, shape (n,) for "none", else a scalar
         Computed with the log-sum-exp shift: finite for logits of any size.
         The gradient with respect to the logits is ``softmax(z) - t`` per sample
         (Bishop, *Pattern Recognition and Machine Learning*, 2006, eq. 4.109).
     """
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     t = target.data if isinstance(target, Tensor) and not target.requires_grad else target
-    return apply(P.softmax_cross_entropy, logits, t)
+    return apply(P.softmax_cross_entropy, logits, t, reduction=reduction)
 
 
 def zeros(shape, dtype=np.float64, requires_grad=False):

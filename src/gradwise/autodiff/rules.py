@@ -126,7 +126,8 @@ defprim("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), formulas=("1-tan
 # expit = 1/(1+exp(-x)) evaluated without overflow for any |x|
 defprim("sigmoid", expit, lambda g, ans, x: g * ans * (1 - ans),
         formulas=("σ({0})(1-σ({0}))",))
-defprim("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * _as(_v(x) > 0, g),
+# (a bool mask never changes the dtype of g: float32 stays float32)
+defprim("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (_v(x) > 0),
         formulas=("1[{0}>0]",))
 
 
@@ -457,7 +458,10 @@ defprim("einsum", lambda *ops, subscripts: np.einsum(subscripts, *ops), _einsum_
 def _linear_fwd(x, w, b=None):
     out = x @ w.T
     if b is not None:
-        out = out + b
+        if out.ndim and np.result_type(out, b) == out.dtype:
+            out += b  # out is a fresh array: add in place
+        else:
+            out = out + b
     return out
 
 
@@ -480,26 +484,39 @@ def _onehot(t, n_classes, dtype):
     return out
 
 
-def _softmax_xent_fwd(z, t):
-    """Per-sample cross-entropy -Σ_c t_c log softmax(z)_c of logits z (n, C);
-    t is class indices (n,) or class probabilities (n, C)."""
+def _xent_scale(g, n, reduction):
+    """Upstream gradient per sample, as a column: (n, 1), or a scalar for mean/sum."""
+    if reduction == "none":
+        return g.reshape((-1, 1))
+    return g / n if reduction == "mean" else g
+
+
+def _softmax_xent_fwd(z, t, reduction="none"):
+    """Cross-entropy -Σ_c t_c log softmax(z)_c of logits z (n, C) per sample
+    (``reduction="none"``) or its mean/sum; t is class indices (n,) or class
+    probabilities (n, C)."""
     lse = _logsumexp_fwd(z, axis=1)
     if t.ndim == 1:
-        return lse - z[np.arange(len(z)), t]
-    return lse * t.sum(axis=1) - (t * z).sum(axis=1)
+        per = lse - z[np.arange(len(z)), t]
+    else:
+        per = lse * t.sum(axis=1) - (t * z).sum(axis=1)
+    if reduction == "none":
+        return per
+    return per.mean() if reduction == "mean" else per.sum()
 
 
-def _softmax_xent_dz(g, ans, z, t):
+def _softmax_xent_dz(g, ans, z, t, reduction="none"):
     tv = _v(t)
     p = apply(P.softmax, z, axis=1) if isinstance(z, Tensor) else _softmax_fwd(z, axis=1)
+    scale = _xent_scale(g, len(tv), reduction)
     if tv.ndim == 1:
-        return (p - _onehot(tv, _v(z).shape[1], _v(p).dtype)) * g.reshape((-1, 1))
-    return (p * t.sum(axis=1, keepdims=True) - t) * g.reshape((-1, 1))
+        return (p - _onehot(tv, _v(z).shape[1], _v(p).dtype)) * scale
+    return (p * t.sum(axis=1, keepdims=True) - t) * scale
 
 
-def _softmax_xent_dt(g, ans, z, t):
+def _softmax_xent_dt(g, ans, z, t, reduction="none"):
     ls = apply(P.log_softmax, z, axis=1) if isinstance(z, Tensor) else _log_softmax_fwd(z, 1)
-    return -ls * g.reshape((-1, 1))
+    return -ls * _xent_scale(g, len(_v(t)), reduction)
 
 
 defprim("softmax_cross_entropy", _softmax_xent_fwd, _softmax_xent_dz, _softmax_xent_dt,

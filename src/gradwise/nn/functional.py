@@ -291,7 +291,4 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Tensor:
                 f"cross_entropy: probability target must have the logits' shape {(n, c)}, "
                 f"got {tuple(t.shape)}"
             )
-    per_sample = softmax_cross_entropy(x, t)  # one fused, stable node
-    if reduction == "none":
-        return per_sample
-    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+    return softmax_cross_entropy(x, t, reduction=reduction)  # one fused, stable node
