@@ -315,7 +315,8 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
         return []
     if not over and not diverging:
         return []
-    pred = amplification(run.lr, lmax, run.momentum) ** 2
+    amp = amplification(run.lr, lmax, run.momentum)
+    pred = amp * amp if amp < 1e150 else math.inf  # a float ** 2 raises OverflowError
     ev.update(lambda_max=lmax, lambda_source=source, bound=bound,
               rule="2/lambda_max" if not run.momentum else "2(1+beta)/lambda_max",
               predicted_growth=pred, observed_growth=observed)
