@@ -509,3 +509,32 @@ def test_loop_matches_pytorch_minibatch_momentum():
     np.testing.assert_allclose(r.step_loss, losses, rtol=0, atol=1e-12)
     for (_, p), tp in zip(net.named_parameters(), tnet.parameters()):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+        lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+        lambda ps: optim.Adagrad(ps, lr=0.1),
+        lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.1),  # measured by copy
+    ],
+)
+def test_update_norms_equal_the_parameter_change(make_opt):
+    # the optimizers report their updates (no copy); the norms must equal ‖p_after - p_before‖
+    X, y = linreg()
+    lin = nn.Linear(3, 1, rng=0)
+    seen = []
+
+    class Probe:
+        def on_step_end(self, state):
+            seen.append({n: (state.params[n] - state.params_before[n]) for n in state.names})
+
+    r = train(lin, nn.MSELoss(), make_opt(lin.parameters()), (X, y), 3, batch_size=10,
+              callbacks=[Probe()], progress=False)
+    for k, diff in enumerate(seen):
+        for name, d in diff.items():
+            assert r.block_update_norms[name][k] == pytest.approx(np.linalg.norm(d), rel=1e-9)
+        total = np.sqrt(sum(np.sum(d**2) for d in diff.values()))
+        assert r.update_norm[k] == pytest.approx(total, rel=1e-9)

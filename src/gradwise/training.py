@@ -315,6 +315,38 @@ def _sq_norm(a: np.ndarray) -> float:
     return sq
 
 
+def _records_updates(optimizer: Any) -> bool:
+    """True for gradwise's optimizers that report each update (``record_updates``);
+    a subclass that overrides the update falls back to copying."""
+    cls = type(optimizer)
+    upd = getattr(cls, "_update_group", None)
+    return bool(getattr(cls, "reports_updates", False)) and getattr(
+        upd, "__module__", "").startswith("gradwise.optim")
+
+
+def _step(optimizer, params, before, scratch) -> list[float]:
+    """One ``optimizer.step()`` after copying the parameters into ``before``;
+    returns the squared L2 norm of each block's update: from the updates the
+    optimizer reports (``scratch`` is None), else from the difference."""
+    for p, b in zip(params, before):
+        np.copyto(b, p.data)
+    if scratch is None:
+        recorded: list = []
+        optimizer.record_updates = recorded
+        try:
+            optimizer.step()
+        finally:
+            optimizer.record_updates = None
+        sq = {id(p): _sq_norm(delta) for p, delta in recorded}
+        return [sq.get(id(p), 0.0) for p in params]
+    optimizer.step()
+    usq = []
+    for p, b, s in zip(params, before, scratch):
+        np.subtract(p.data, b, out=s)
+        usq.append(_sq_norm(s))
+    return usq
+
+
 def _scheduler_stepper(scheduler: Any):
     """A function ``f(epoch_loss)`` that steps ``scheduler`` once per epoch: with the
     epoch loss when its ``step`` requires an argument (``ReduceLROnPlateau``)."""
@@ -406,8 +438,11 @@ def train(
     names = [n for n, _ in named]
     params = [p for _, p in named]
     initial_params = {n: p.data.copy() for n, p in zip(names, params)}
+    # a copy of the parameters before each step (the exact restore point after a
+    # non-finite loss); the update itself is read from the optimizer when it reports
+    # it, else measured against that copy
     before = [np.empty_like(p.data) for p in params]
-    scratch = [np.empty_like(p.data) for p in params]
+    scratch = None if _records_updates(optimizer) else [np.empty_like(p.data) for p in params]
 
     result = TrainResult()
     state = TrainState(model, optimizer, loss, result, names, params, before)
@@ -451,7 +486,7 @@ def train(
                     grad_sq.append([math.nan] * len(params))
                     update_norm.append(0.0)
                     upd_sq.append([0.0] * len(params))
-                    if step_loss and len(step_loss) > 1:  # restore the last finite point
+                    if len(step_loss) > 1:  # restore the last finite point
                         for p, b in zip(params, before):
                             np.copyto(p.data, b)
                     break
@@ -472,13 +507,7 @@ def train(
                         update_norm.append(0.0)
                         upd_sq.append([0.0] * len(params))
                         break
-                for p, b in zip(params, before):
-                    np.copyto(b, p.data)
-                optimizer.step()
-                usq = []
-                for p, b, s in zip(params, before, scratch):
-                    np.subtract(p.data, b, out=s)
-                    usq.append(_sq_norm(s))
+                usq = _step(optimizer, params, before, scratch)
                 upd_sq.append(usq)
                 update_norm.append(math.sqrt(math.fsum(usq)))
                 total += lv * n_b

@@ -42,6 +42,8 @@ class Adagrad(Optimizer):
         ``"Invalid initial_accumulator_value value: ..."``, ...
     """
 
+    reports_updates = True
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, *, maximize: bool = False):
@@ -76,4 +78,4 @@ class Adagrad(Optimizer):
             std += eps
             upd = g * clr  # (clr * g) / std, PyTorch's addcdiv order
             upd /= std
-            d -= upd
+            self._apply_update(p, d, upd)

@@ -60,6 +60,7 @@ class Adam(Optimizer):
     """
 
     _decoupled = False
+    reports_updates = True
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -113,7 +114,7 @@ class Adam(Optimizer):
             # (step_size * m) / denom: PyTorch's addcdiv evaluation order
             upd = m * step_size
             upd /= denom
-            d -= upd
+            self._apply_update(p, d, upd)
 
 
 class AdamW(Adam):
@@ -129,6 +130,7 @@ class AdamW(Adam):
     """
 
     _decoupled = True
+    reports_updates = False  # the decoupled decay scales the parameters directly
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

@@ -60,7 +60,16 @@ class Optimizer:
         Empty parameter list, a non-leaf tensor, or a parameter in two groups.
     """
 
+    #: Every change the optimizer makes to a parameter goes through
+    #: :meth:`_apply_update`, so a caller may ask for the updates themselves
+    #: (``record_updates``) instead of copying the parameters before each step.
+    #: Subclasses that change parameters in another way must set it to False.
+    reports_updates = False
+
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
+        #: when a list, each step appends ``(parameter, delta)`` with the update
+        #: ``data_after = data_before - delta`` (the training loop reads it)
+        self.record_updates: list | None = None
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
@@ -162,6 +171,12 @@ class Optimizer:
             if wd != 0:
                 g = g + wd * d
             yield p, d, g
+
+    def _apply_update(self, p: Any, d: np.ndarray, delta: np.ndarray) -> None:
+        """``d -= delta`` in place, remembering ``delta`` when updates are recorded."""
+        d -= delta
+        if self.record_updates is not None:
+            self.record_updates.append((p, delta))
 
     def _update_group(self, group: dict[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -47,6 +47,8 @@ class RMSprop(Optimizer):
         ``"Invalid learning rate: ..."``, ``"Invalid alpha value: ..."``, and so on.
     """
 
+    reports_updates = True
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False, *, maximize: bool = False):
@@ -94,8 +96,8 @@ class RMSprop(Optimizer):
                 buf = state.setdefault("momentum_buffer", np.zeros_like(d))
                 buf *= momentum
                 buf += g / avg
-                d -= lr * buf
+                self._apply_update(p, d, lr * buf)
             else:
                 upd = g * lr  # (lr * g) / avg, PyTorch's addcdiv order
                 upd /= avg
-                d -= upd
+                self._apply_update(p, d, upd)

@@ -66,6 +66,8 @@ class SGD(Optimizer):
     array([ 0.8, -1.6])
     """
 
+    reports_updates = True
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  *, maximize: bool = False):
@@ -98,4 +100,4 @@ class SGD(Optimizer):
                     buf *= momentum
                     buf += (1 - dampening) * g
                 g = g + momentum * buf if nesterov else buf
-            d -= lr * g
+            self._apply_update(p, d, lr * g)
