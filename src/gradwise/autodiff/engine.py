@@ -128,11 +128,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             if wanted is not None and id(node) in wanted:
                 found[id(node)] = g
             prim, args, vals, kw, versions, _, own = node._ctx
+            if node._version[0] != own:
+                raise _stale(prim)  # its own result, reused by the VJP, was overwritten
             for a, v in zip(args, versions):
                 if v is not None and a._version[0] != v:
                     raise _stale(prim)
-            if node._version[0] != own:
-                raise _stale(prim)  # its own result, reused by the VJP, was overwritten
             ans, use = (node, args) if create_graph else (node.data, vals)
             vjps, nary = prim.vjps, prim.nary
             for i, a in enumerate(args):
@@ -144,7 +144,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     vjp = vjps[i]
                     if vjp is None:
                         continue
-                    gi = vjp(g, ans, *use, **kw)
+                    gi = vjp(g, ans, *use, **kw) if kw else vjp(g, ans, *use)
                 if gi is None:
                     continue
                 if gi.shape != a.data.shape:
