@@ -149,6 +149,10 @@ def fit(
         raise _fail(str(e)) from None
     try:
         report = fitjob.run(job, progress=not json_)
+    except KeyboardInterrupt:
+        written = "" if job.out_dir.exists() else "; nothing written"
+        typer.echo(f"gradwise: interrupted{written}", err=True)
+        raise typer.Exit(130) from None
     except fitjob.InternalError as e:
         typer.echo(f"gradwise: internal error: {e} (a bug in gradwise; please report it)", err=True)
         raise typer.Exit(3) from None

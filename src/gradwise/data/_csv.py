@@ -22,20 +22,48 @@ def _lines(rows: np.ndarray) -> str:
     return f"line{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
-def _read(path) -> pd.DataFrame:
+#: Delimiters recognised besides the comma, when the header line has no comma
+#: (semicolon-separated files are what spreadsheets write in locales with a decimal comma).
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _delimiter(name: str) -> str:
+    """The comma, or ``;`` / tab / ``|`` when the header line has no comma but one of those."""
+    try:
+        with open(name, encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return ","  # pandas reports the error
+    if "," in header:
+        return ","
+    return next((d for d in _OTHER_DELIMITERS if d in header), ",")
+
+
+def header(path) -> list[str]:
+    """The column names of a CSV file as :func:`load_csv` reads them (no data rows are parsed).
+
+    Raises
+    ------
+    DataError
+        As :func:`load_csv` for a missing, unreadable or empty file.
+    """
+    return [str(c) for c in _read(path, nrows=0).columns]
+
+
+def _read(path, nrows: int | None = None) -> pd.DataFrame:
     name = os.fspath(path)
     if not os.path.exists(name):
         raise DataError(f"cannot read {name}: no such file; check the path")
     if os.path.isdir(name):
         raise DataError(f"cannot read {name}: it is a directory, not a CSV file")
     try:
-        df = pd.read_csv(name, skipinitialspace=True)
+        df = pd.read_csv(name, sep=_delimiter(name), skipinitialspace=True, nrows=nrows)
     except pd.errors.EmptyDataError:
         raise DataError(f"{name} is empty: expected a header line and data rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
         reason = " ".join(str(e).split())
         raise DataError(f"cannot read {name} as CSV: {reason}") from None
-    if df.shape[0] == 0:
+    if nrows is None and df.shape[0] == 0:
         raise DataError(f"{name} has a header but no data rows")
     return df
 
@@ -61,9 +89,13 @@ def _numeric(df: pd.DataFrame, col, name: str) -> np.ndarray:
     num = pd.to_numeric(s, errors="coerce")
     bad = np.flatnonzero(num.isna().to_numpy() & s.notna().to_numpy())
     if len(bad):
+        first = str(s.iloc[bad[0]])
+        hint = ""
+        if "," in first and not np.isnan(pd.to_numeric(first.replace(",", ""), errors="coerce")):
+            hint = " (numbers need '.' as the decimal point and no thousands separators)"
         raise DataError(
             f"column {col!r} of {name} has non-numeric values at {_lines(bad)} "
-            f"(first: {s.iloc[bad[0]]!r}); fix or remove them, or leave the column out"
+            f"(first: {first!r}){hint}; fix or remove them, or leave the column out"
         )
     out = num.to_numpy(dtype=np.float64)
     inf = np.flatnonzero(np.isinf(out))

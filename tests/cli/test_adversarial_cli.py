@@ -1,0 +1,83 @@
+"""`gradwise fit` on inputs a real user gives: each test is a bug found by trying
+to break the command (or a guard against one). Exit 2 = bad input, one line on
+stderr, nothing written."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gradwise.cli import app
+from gradwise.report import fitjob
+
+OK = "x1,x2,y\n" + "".join(f"{i},{(i * 7) % 5},{2 * i - (i * 7) % 5 + 0.1 * (i % 3)}\n" for i in range(30))
+
+
+def _bad(runner, workdir, listing, args, message):
+    (workdir / "ok.csv").write_text(OK)
+    before = listing(workdir)
+    r = runner.invoke(app, ["fit", *args])
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    assert r.stderr.startswith("gradwise: error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert message in r.stderr
+    assert listing(workdir) == before
+
+
+BAD = [
+    # --features "" silently meant "all features"
+    (["ok.csv", "--features", ""], "--features '': give distinct column names"),
+    # a seed above 2**32-1 reached scikit-learn's check_random_state: traceback
+    (["ok.csv", "--seed", "99999999999999999999"], "the seed must be a non-negative integer up to 4294967295"),
+    # 1e9 epochs ran for hours with no output under --json
+    (["ok.csv", "--epochs", "1000000000", "--json"], "--epochs 1000000000 would take about 17 hours"),
+    # a huge hidden layer tried to allocate tens of GB
+    (["ok.csv", "--model", "mlp:100000000"], "has 400,000,001 parameters and would need about 79 GB"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[m[:30] for _, m in BAD])
+def test_bad_options(runner, workdir, listing, args, message):
+    _bad(runner, workdir, listing, args, message)
+
+
+def test_huge_values_are_refused_before_an_overflow(runner, workdir, listing):
+    # 1e300 features: the gradient check at the start crashed with a NonFiniteLoss traceback
+    (workdir / "huge.csv").write_text("x,y\n" + "".join(f"{i}e300,{i}\n" for i in range(1, 12)))
+    _bad(runner, workdir, listing, ["huge.csv"], "column 'x' has values as large as 1.1e+301")
+
+
+def test_decimal_comma_and_thousands_separator_are_named(runner, workdir, listing):
+    (workdir / "eu.csv").write_text("x;y\n1,5;2\n2,5;3\n3;4\n")
+    _bad(runner, workdir, listing, ["eu.csv"], "(first: '1,5') (numbers need '.' as the decimal point")
+    (workdir / "th.csv").write_text('x,y\n"1,000",2\n"2,000",3\n3,4\n')
+    _bad(runner, workdir, listing, ["th.csv"], "no thousands separators")
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_files_are_read(runner, workdir, sep):
+    # a ';' file was one column 'x1;x2;y': "has no feature column besides the target 'x1;x2;y'"
+    (workdir / "d.csv").write_text(OK.replace(",", sep))
+    r = runner.invoke(app, ["fit", "d.csv", "--out", "o", "--json"])
+    assert r.exit_code in (0, 1), r.output
+    rep = json.loads(r.stdout)
+    assert rep["data"]["features"] == ["x1", "x2"] and rep["data"]["target"] == "y"
+    # the same fit as the comma file: the OLS optimum of y on (x1, x2)
+    data = np.loadtxt(workdir / "d.csv", delimiter=sep, skiprows=1)
+    A = np.c_[data[:, :2], np.ones(len(data))]
+    sol = np.linalg.lstsq(A, data[:, 2], rcond=None)[0]
+    np.testing.assert_allclose(rep["optimum"]["parameters"], sol, rtol=1e-8)
+
+
+def test_keyboard_interrupt_is_one_line_exit_130(runner, workdir, listing, monkeypatch):
+    (workdir / "ok.csv").write_text(OK)
+    before = listing(workdir)
+
+    def interrupt(self, state):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fitjob._StartCheck, "on_step_end", interrupt)
+    r = runner.invoke(app, ["fit", "ok.csv", "--out", "o"])
+    assert r.exit_code == 130
+    assert r.stderr == "gradwise: interrupted; nothing written\n"
+    assert listing(workdir) == before
