@@ -180,15 +180,20 @@ def explain(
     Only numbers, names, + - * / ** and a whitelist of functions are accepted
     (parsed with Python's ast; nothing is evaluated as Python code).
     """
+    import numpy as np
+
+    import gradwise
     from gradwise.report.expression import ExpressionError, evaluate, parse_values
 
     try:
         output, _ = evaluate(expression, parse_values(values))
+        with np.errstate(all="ignore"):  # inf and nan are shown in the trace itself
+            trace = gradwise.explain(output)
     except ExpressionError as e:
         raise _fail(str(e)) from None
-    import gradwise
-
-    typer.echo(gradwise.explain(output))
+    except RecursionError:
+        raise _fail("the expression is nested too deeply; split it into several assignments") from None
+    typer.echo(trace)
 
 
 @app.command()

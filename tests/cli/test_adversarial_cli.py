@@ -81,3 +81,38 @@ def test_keyboard_interrupt_is_one_line_exit_130(runner, workdir, listing, monke
     assert r.exit_code == 130
     assert r.stderr == "gradwise: interrupted; nothing written\n"
     assert listing(workdir) == before
+
+
+@pytest.mark.parametrize(
+    "expression, shown",
+    [
+        ("f = x + 2**10**10", "f = x + inf = inf"),  # Python float power: OverflowError traceback
+        ("f = x + 1/0", "f = x + inf = inf"),  # ZeroDivisionError traceback
+        ("f = x * 10**400", "df/dx = inf"),  # int too large to convert to float
+    ],
+)
+def test_explain_constant_overflow_is_inf_not_a_traceback(runner, expression, shown):
+    r = runner.invoke(app, ["explain", expression, "--values", "x=2"])
+    assert r.exit_code == 0, r.output
+    assert shown in r.stdout
+    assert r.stderr == ""  # no NumPy RuntimeWarning lines either
+
+
+def test_explain_nan_has_no_warning_on_stderr(runner):
+    r = runner.invoke(app, ["explain", "f = sqrt(-x)", "--values", "x=2"])
+    assert r.exit_code == 0 and r.stderr == ""
+    assert "df/dx = nan" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("+".join(["x"] * 2400), "nested too deeply"),  # RecursionError traceback in ast
+        ("+".join(["x"] * 100_000), "at most 5,000 are accepted"),
+    ],
+)
+def test_explain_huge_expressions_are_one_line_errors(runner, expression, message):
+    r = runner.invoke(app, ["explain", expression, "--values", "x=2"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("gradwise: error: ") and r.stderr.count("\n") == 1
+    assert message in r.stderr

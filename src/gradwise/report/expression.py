@@ -12,6 +12,8 @@ import math
 import operator
 from typing import Any
 
+import numpy as np
+
 __all__ = ["ExpressionError", "FUNCTIONS", "parse_values", "evaluate"]
 
 
@@ -75,7 +77,9 @@ class _Evaluator:
 
     def __call__(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return float(node.value)
+            # NumPy scalars: constant arithmetic overflows to inf and 1/0 is inf, as for
+            # the Tensors (Python floats raise OverflowError / ZeroDivisionError)
+            return np.float64(node.value) if abs(node.value) < 1e308 else np.float64(math.inf)
         if isinstance(node, ast.Name):
             if node.id not in self.env:
                 raise ExpressionError(
@@ -122,15 +126,35 @@ def evaluate(source: str, values: dict[str, float]) -> tuple[Any, dict[str, Any]
     Raises
     ------
     ExpressionError
-        Syntax errors, anything outside the whitelist, an unknown name, or a
-        value never used.
+        Syntax errors, anything outside the whitelist, an unknown name, a
+        value never used, or an expression longer than ``MAX_LENGTH``
+        characters or nested too deeply to parse.
     """
-    import gradwise
-
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(
+            f"the expression has {len(source):,} characters; at most {MAX_LENGTH:,} are accepted"
+        )
     try:
         tree = ast.parse(source.strip(), mode="exec")
     except SyntaxError as e:
         raise ExpressionError(f"cannot parse the expression: {e.msg} (at column {e.offset})") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(_TOO_DEEP) from None
+    try:
+        with np.errstate(all="ignore"):  # inf and nan are shown in the trace
+            return _run(tree, values)
+    except RecursionError:
+        raise ExpressionError(_TOO_DEEP) from None
+
+
+#: Longest expression accepted (a chain-rule trace longer than this is unreadable).
+MAX_LENGTH = 5000
+_TOO_DEEP = "the expression is nested too deeply; split it into several assignments (a = ...; b = ...)"
+
+
+def _run(tree: ast.Module, values: dict[str, float]) -> tuple[Any, dict[str, Any]]:
+    import gradwise
+
     if not tree.body:
         raise ExpressionError("the expression is empty; e.g. \"q = x + y; f = q * z\"")
     functions = {name: getattr(gradwise, name) for name in FUNCTIONS}
