@@ -18,6 +18,7 @@ the network from the parameters.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 
@@ -78,6 +79,8 @@ def save(estimator, path, *, overwrite: bool = False) -> None:
     ------
     FileExistsError
         ``path`` exists and ``overwrite`` is False.
+    IsADirectoryError
+        ``path`` is a directory.
     TypeError
         Not a gradwise estimator, or a parameter that cannot be stored.
     sklearn.exceptions.NotFittedError
@@ -114,6 +117,8 @@ def save(estimator, path, *, overwrite: bool = False) -> None:
             classes = classes.astype(str)
         arrays["classes"] = classes
     arrays["loss_curve"] = np.asarray(estimator.loss_curve_, dtype=np.float64)
+    if os.path.isdir(os.fspath(path)):
+        raise IsADirectoryError(f"{os.fspath(path)} is a directory; give a file path, e.g. model.npz")
     try:
         f = open(os.fspath(path), "wb" if overwrite else "xb")  # "x": never replace silently
     except FileExistsError:
@@ -134,6 +139,8 @@ def _fail(path, what: str):
 
 def _read(path) -> dict[str, np.ndarray]:
     name = os.fspath(path)
+    if os.path.isdir(name):
+        raise IsADirectoryError(f"{name} is a directory; give the path of a model file saved by save()")
     if not os.path.isfile(name):
         raise FileNotFoundError(f"no such model file: {name}")
     with open(name, "rb") as f:
@@ -143,6 +150,7 @@ def _read(path) -> dict[str, np.ndarray]:
     if not magic.startswith(b"PK"):
         _fail(path, "cannot read it as an .npz archive (no zip signature)")
     try:
+        _check_declared_sizes(path, name)
         z = np.load(name, allow_pickle=False)
         with z:
             return {k: z[k] for k in z.files}
@@ -152,6 +160,28 @@ def _read(path) -> dict[str, np.ndarray]:
         if "pickle" in str(e).lower():
             _fail(path, "it contains pickled (object) data, which is never loaded")
         _fail(path, f"cannot read it as an .npz archive ({type(e).__name__})")
+
+
+#: Largest total size of the arrays a model file may declare (a compressed archive
+#: can declare terabytes in a few kilobytes; NumPy would allocate them on reading).
+MAX_LOAD_BYTES = 2 * 1024**3
+
+
+def _check_declared_sizes(path, name: str) -> None:
+    """Read only the ``.npy`` headers inside the archive and refuse a file whose arrays
+    would take more than ``MAX_LOAD_BYTES`` once loaded."""
+    total = 0
+    with zipfile.ZipFile(name) as zf:
+        for info in zf.infolist():
+            with zf.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            total += math.prod(shape) * dtype.itemsize
+    if total > MAX_LOAD_BYTES:
+        _fail(path, f"its arrays would take {total / 1024**3:.3g} GB once loaded; a gradwise model is far smaller")
 
 
 def _meta(path, arrays) -> dict:
@@ -185,6 +215,22 @@ def _array(path, arrays, key, shape, kinds="f"):
     return a
 
 
+def _check_sizes(path, est, n_features: int, n_outputs: int, n_values: int) -> None:
+    """Refuse sizes in ``__meta__`` that the stored arrays cannot hold, before anything
+    is allocated from them: every input column has a weight of the first layer, every
+    unit (hidden or output) a bias, so none of these counts exceeds the stored values
+    (a forged n_features_in_ of 1e12 asked for 7 TiB)."""
+    counts = {"n_features_in_": n_features, "n_outputs": n_outputs}
+    if hasattr(est, "hidden_layer_sizes"):
+        hidden = est.hidden_layer_sizes
+        counts["hidden_layer_sizes"] = hidden if isinstance(hidden, int) else sum(hidden)
+    if hasattr(est, "degree"):
+        counts["the polynomial terms"] = math.comb(n_features + est.degree, est.degree) - 1
+    for what, count in counts.items():
+        if count > n_values:
+            _fail(path, f"{what} ({count}) does not fit the {n_values} stored parameter values")
+
+
 def load(path):
     """Load an estimator saved by :func:`save`.
 
@@ -202,10 +248,13 @@ def load(path):
     ------
     FileNotFoundError
         No such file.
+    IsADirectoryError
+        ``path`` is a directory.
     ModelFileError
         Not an ``.npz`` archive, object (pickled) arrays, missing or unknown
-        entries, an unknown estimator class, invalid parameters, or arrays
-        whose dtype or shape does not fit the model.
+        entries, an unknown estimator class, invalid parameters, arrays
+        whose dtype or shape does not fit the model, sizes in the metadata
+        that the stored arrays cannot hold, or NaN/infinite parameters.
     """
     arrays = _read(path)
     meta = _meta(path, arrays)
@@ -239,14 +288,18 @@ def load(path):
         est.feature_names_in_ = np.asarray(names, dtype=object)
     est._single_output = bool(meta.get("single_output", True))
 
-    if hasattr(est, "degree"):
-        est._expand(np.zeros((1, n_features)), fit=True)
-    n_in = est._expand(np.zeros((1, n_features))).shape[1]
     saved = {k[len("model/") :]: arrays.pop(k) for k in list(arrays) if k.startswith("model/")}
     dtypes = {a.dtype for a in saved.values()}
     if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32, np.float64):
         _fail(path, f"model arrays must all be float32 or float64, got {sorted(map(str, dtypes))}")
     dtype = next(iter(dtypes))
+    _check_sizes(path, est, n_features, n_outputs, sum(a.size for a in saved.values()))
+    bad = [k for k, a in saved.items() if not np.all(np.isfinite(a))]
+    if bad:
+        _fail(path, f"array 'model/{bad[0]}' holds NaN or infinite values")
+    if hasattr(est, "degree"):
+        est._expand(np.zeros((1, n_features)), fit=True)
+    n_in = est._expand(np.zeros((1, n_features))).shape[1]
     if isinstance(est, ClassifierMixin):
         est.classes_ = _array(path, arrays, "classes", None, kinds="biufU")
         k = len(est.classes_)
@@ -262,6 +315,8 @@ def load(path):
     if est.standardize:
         est.x_mean_ = _array(path, arrays, "x_mean", (n_in,)).astype(dtype)
         est.x_scale_ = _array(path, arrays, "x_scale", (n_in,)).astype(dtype)
+        if not (np.all(np.isfinite(est.x_scale_)) and np.all(np.isfinite(est.x_mean_))):
+            _fail(path, "'x_mean' and 'x_scale' hold NaN or infinite values")
         if not np.all(est.x_scale_ > 0):
             _fail(path, "'x_scale' must be positive")
     else:

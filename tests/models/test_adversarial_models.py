@@ -1,0 +1,97 @@
+"""Adversarial model files and inputs for gradwise.models: each test is a bug found
+by trying to break save/load and the estimators (or a guard against one)."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from gradwise import models
+from gradwise.models import ModelFileError, load, save
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    return X, X @ [1.0, 2.0, 3.0] + 1.0
+
+
+def _rewrite(src, dst, meta_update=None, **arrays):
+    """Copy a saved model file with some metadata fields or arrays replaced."""
+    z = dict(np.load(src))
+    if meta_update:
+        meta = json.loads(bytes(z["__meta__"]).decode())
+        for key, value in meta_update.items():
+            if key == "params":
+                meta["params"].update(value)
+            else:
+                meta[key] = value
+        z["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    z.update(arrays)
+    np.savez(dst, **z)
+
+
+def test_round_trip_predicts_the_same(tmp_path, data):
+    X, y = data
+    est = models.LinearRegression(epochs=50, diagnose=False).fit(X, y)
+    save(est, tmp_path / "m.npz")
+    np.testing.assert_array_equal(load(tmp_path / "m.npz").predict(X), est.predict(X))
+
+
+def test_nan_parameters_are_refused(tmp_path, data):
+    # a file with NaN weights loaded fine and predicted NaN for every row
+    X, y = data
+    save(models.LinearRegression(epochs=5, diagnose=False).fit(X, y), tmp_path / "m.npz")
+    _rewrite(tmp_path / "m.npz", tmp_path / "nan.npz", **{"model/weight": np.full((1, 3), np.nan)})
+    with pytest.raises(ModelFileError, match="'model/weight' holds NaN or infinite values"):
+        load(tmp_path / "nan.npz")
+
+
+@pytest.mark.parametrize(
+    "cls, meta, message",
+    [
+        # n_features_in_ = 1e12 in the metadata: load() tried to allocate 7 TiB (MemoryError)
+        (models.LinearRegression, {"n_features_in_": 10**12}, r"n_features_in_ \(1000000000000\) does not fit the 4"),
+        # hidden_layer_sizes = [1e9]: load() built the network and was killed by the OOM killer
+        (models.MLPRegressor, {"params": {"hidden_layer_sizes": [10**9]}}, r"hidden_layer_sizes \(1000000000\)"),
+        (models.PolynomialRegression, {"params": {"degree": 60}}, "the polynomial terms"),
+    ],
+)
+def test_forged_sizes_are_refused_before_allocating(tmp_path, data, cls, meta, message):
+    X, y = data
+    est = cls(epochs=5, diagnose=False, **({"hidden_layer_sizes": (4,)} if cls is models.MLPRegressor else {}))
+    save(est.fit(X, y), tmp_path / "m.npz")
+    _rewrite(tmp_path / "m.npz", tmp_path / "forged.npz", meta)
+    with pytest.raises(ModelFileError, match=message):
+        load(tmp_path / "forged.npz")
+
+
+def test_archive_declaring_a_huge_array_is_refused_without_reading_it(tmp_path):
+    # a few bytes that declare a 745 GB array: NumPy allocates the declared shape
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11,)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w") as zf:
+        zf.writestr("__meta__.npy", header.getvalue() + b"\0" * 64)
+    with pytest.raises(ModelFileError, match="its arrays would take 745 GB once loaded"):
+        load(tmp_path / "bomb.npz")
+
+
+def test_directories_are_named_as_such(tmp_path, data):
+    # save() said "already exists; pass overwrite=True", load() said "no such model file"
+    X, y = data
+    est = models.LinearRegression(epochs=5, diagnose=False).fit(X, y)
+    with pytest.raises(IsADirectoryError, match="is a directory; give a file path"):
+        save(est, tmp_path, overwrite=True)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_nan_standardisation_is_refused(tmp_path, data):
+    X, y = data
+    save(models.LinearRegression(epochs=5, standardize=True, diagnose=False).fit(X, y), tmp_path / "m.npz")
+    _rewrite(tmp_path / "m.npz", tmp_path / "nan.npz", x_mean=np.array([0.0, np.nan, 0.0]))
+    with pytest.raises(ModelFileError, match="'x_mean' and 'x_scale' hold NaN or infinite values"):
+        load(tmp_path / "nan.npz")
