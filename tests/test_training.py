@@ -9,7 +9,7 @@ import pytest
 import gradwise as gw
 from gradwise import nn, optim
 from gradwise.data import Batches, load_dataset
-from gradwise.training import TrainResult, loss_converged, train
+from gradwise.training import TrainResult, loss_converged, loss_stalled, train
 
 
 # --------------------------------------------------------------------- scenarios
@@ -381,6 +381,10 @@ def test_loss_converged_criterion():
     assert not loss_converged([np.nan] * 20)
     # below loss 1 the test is absolute: 1e-6 → 5e-7 is no real progress
     assert loss_converged(np.r_[1e-6, np.full(10, 5e-7)])
+    # a run that blew up and is coming down again has stalled (early stop) but not converged
+    blew_up = np.r_[108.0, np.geomspace(4.4e9, 4.9e6, 10)]
+    assert loss_stalled(blew_up) and not loss_converged(blew_up)
+    assert loss_stalled([5.0] * 11) and not loss_stalled(np.linspace(10, 1, 50))
 
 
 def test_stop_when_converged():

@@ -84,7 +84,9 @@ import numpy as np
 from gradwise._result import Finding, Result
 from gradwise.data import Batches, Dataset
 
-__all__ = ["train", "TrainResult", "TrainState", "loss_converged", "DivergenceWarning"]
+__all__ = [
+    "train", "TrainResult", "TrainState", "loss_converged", "loss_stalled", "DivergenceWarning",
+]
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -100,7 +102,9 @@ class DivergenceWarning(RuntimeWarning):
 #: Reasons a run can end with, as stored in ``TrainResult.stopped_reason``.
 STOP_REASONS = (
     "max_epochs",  # the epoch budget was used up
-    "converged",  # stop_when_converged and the loss stopped improving (see loss_converged)
+    "converged",  # stop_when_converged and the loss curve became flat (see loss_converged)
+    "no_improvement",  # stop_when_converged and the loss stayed above its earlier best
+    #                   for n_iter_no_change epochs (early stopping; not converged)
     "nonfinite_loss",  # the loss became NaN/inf; the parameters of the last finite loss restored
     "nonfinite_gradient",  # the gradient became NaN/inf; the step was not taken
     "callback",  # a callback set state.stop
@@ -186,7 +190,7 @@ class TrainResult(Result):
     n_epochs, n_steps : int
         Epochs begun and optimizer steps taken.
     stopped_reason : str
-        One of ``"max_epochs"``, ``"converged"``, ``"nonfinite_loss"``,
+        One of ``"max_epochs"``, ``"converged"``, ``"no_improvement"``, ``"nonfinite_loss"``,
         ``"nonfinite_gradient"``, ``"callback"``.
     nonfinite_step : int or None
         0-based index of the step whose loss or gradient was not finite.
@@ -248,12 +252,31 @@ def loss_converged(
     (scenario S2: a tiny step on badly conditioned features); that needs the
     curvature, which :func:`gradwise.diagnose` measures.
     """
+    gain = _recent_gain(loss_curve, tol, n_iter_no_change)
+    # flat: no real gain, and not stuck far above the earlier best either (a run that
+    # blew up and is now slowly coming down has not converged)
+    return gain is not None and abs(gain) <= 1.0
+
+
+def loss_stalled(
+    loss_curve: Sequence[float], tol: float = 1e-4, n_iter_no_change: int = 10
+) -> bool:
+    """Whether none of the last ``n_iter_no_change`` epochs beat the best loss before
+    them by more than ``tol * max(|best|, 1)`` — scikit-learn's early-stopping
+    rule. True also when the recent losses are far *above* that best (the run got
+    worse), which :func:`loss_converged` does not call converged."""
+    gain = _recent_gain(loss_curve, tol, n_iter_no_change)
+    return gain is not None and gain <= 1.0
+
+
+def _recent_gain(loss_curve, tol, n_iter_no_change) -> float | None:
+    """(best before the last n epochs - best of the last n) / (tol·max(|best|, 1))."""
     lc = np.asarray(loss_curve, dtype=np.float64)
     if len(lc) <= n_iter_no_change or not np.all(np.isfinite(lc)):
-        return False
+        return None
     best_before = np.min(lc[:-n_iter_no_change])
     best_recent = np.min(lc[-n_iter_no_change:])
-    return bool(best_before - best_recent <= tol * max(abs(best_before), 1.0))
+    return float((best_before - best_recent) / (tol * max(abs(best_before), 1.0)))
 
 
 def _callback_methods(callbacks: Iterable[Any], name: str) -> list:
@@ -539,8 +562,11 @@ def train(
             if state.stop:
                 stopped_reason = "callback"
                 break
-            if stop_when_converged and loss_converged(loss_curve, tol, n_iter_no_change):
-                stopped_reason = "converged"
+            if stop_when_converged and loss_stalled(loss_curve, tol, n_iter_no_change):
+                stopped_reason = (
+                    "converged" if loss_converged(loss_curve, tol, n_iter_no_change)
+                    else "no_improvement"
+                )
                 break
     finally:
         if bar is not None:

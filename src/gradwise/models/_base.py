@@ -164,10 +164,21 @@ class GradientEstimator(BaseEstimator):
                 stacklevel=3,
             )
         elif result.stopped_reason == "max_epochs" and not result.converged:
+            hint = "" if getattr(self, "standardize", True) else ", or set standardize=True"
             warnings.warn(
                 f"{name}: the epoch budget (epochs={self.epochs}) ended before convergence: the "
                 f"loss still improved by more than tol={self.tol:g}·max(|loss|, 1) within the last "
-                f"{result.n_iter_no_change} epochs. Increase epochs or lr, or set standardize=True.",
+                f"{result.n_iter_no_change} epochs. Increase epochs or lr{hint}.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        elif result.stopped_reason == "no_improvement":
+            lc = result.loss_curve
+            warnings.warn(
+                f"{name}: training stopped early after {result.n_epochs} epochs: the loss did not "
+                f"improve on its best ({np.min(lc):.6g}) for {result.n_iter_no_change} epochs and "
+                f"ended at {lc[-1]:.6g}. The step is probably too large (lower lr); "
+                "n_iter_no_change=None trains for the whole budget.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
