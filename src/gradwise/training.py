@@ -279,20 +279,66 @@ def _recent_gain(loss_curve, tol, n_iter_no_change) -> float | None:
     return float((best_before - best_recent) / (tol * max(abs(best_before), 1.0)))
 
 
+_CALLBACK_METHODS = ("on_train_begin", "on_step_end", "on_epoch_end", "on_train_end")
+
+
 def _callback_methods(callbacks: Iterable[Any], name: str) -> list:
+    for cb in callbacks:
+        if not any(callable(getattr(cb, m, None)) for m in _CALLBACK_METHODS):
+            raise TypeError(
+                f"callback {cb!r} has none of the methods {', '.join(_CALLBACK_METHODS)}; a callback "
+                "is an object with some of them (a plain function would never be called)"
+            )
     return [m for cb in callbacks if callable(m := getattr(cb, name, None))]
 
 
-def _as_batches(data: Any, batch_size: int | None, shuffle: bool, seed: Any) -> Any:
+def _check_optimizer(optimizer: Any, params: list, model_name: str) -> None:
+    """The optimizer must update at least one of the model's trainable parameters
+    (an optimizer built over another model's parameters trained nothing, silently)."""
+    groups = getattr(optimizer, "param_groups", None)
+    if groups is None:
+        return  # a user's optimizer without param_groups: nothing to compare
+    held = {id(p) for g in groups for p in g.get("params", ())}
+    if not any(id(p) in held for p in params):
+        raise ValueError(
+            f"the optimizer holds none of the parameters of {model_name}; build it from this "
+            "model's parameters, e.g. optim.SGD(model.parameters(), lr=...)"
+        )
+
+
+def _loss_value(L: Any) -> float:
+    """The float value of the loss Tensor, after checking it is a scalar Tensor."""
+    data = getattr(L, "data", None)
+    if not hasattr(L, "backward") or not isinstance(data, np.ndarray):
+        raise TypeError(
+            f"loss(output, y) must return a scalar gradwise Tensor, got {type(L).__name__}; compute "
+            "it with gradwise operations (e.g. gradwise.nn.MSELoss()) so that it can be differentiated"
+        )
+    if data.size != 1:
+        raise ValueError(
+            f"loss(output, y) must return a scalar, got shape {data.shape}; reduce it, e.g. with "
+            ".mean() or .sum() (or reduction='mean' in a gradwise.nn loss)"
+        )
+    return float(data.reshape(()))
+
+
+def _as_batches(data: Any, batch_size: int | None, shuffle: bool, seed: Any,
+                dtype: Any = None) -> Any:
     if isinstance(data, Dataset):
         data = (data.X, data.y)
+    if isinstance(data, np.ndarray) or hasattr(data, "backward"):
+        raise TypeError(
+            f"data is a single array of shape {np.shape(data)}; give the pair (X, y), a Dataset or "
+            "an iterable of (X_batch, y_batch)"
+        )
     if isinstance(data, tuple):
         if len(data) != 2:
             raise ValueError(
                 f"data must be a pair (X, y), a Dataset or a Batches object; got a tuple of "
                 f"{len(data)} items"
             )
-        return Batches(data[0], data[1], batch_size, shuffle=shuffle, seed=seed)
+        X, y = (_to_dtype(a, dtype) for a in data)
+        return Batches(X, y, batch_size, shuffle=shuffle, seed=seed)
     if batch_size is not None:
         raise ValueError(
             "batch_size applies when data is (X, y) or a Dataset; a Batches/iterable already "
@@ -304,6 +350,15 @@ def _as_batches(data: Any, batch_size: int | None, shuffle: bool, seed: Any) -> 
         f"data must be (X, y), a gradwise.data.Dataset or a re-iterable of (X_batch, y_batch) "
         f"batches such as gradwise.data.Batches; got {type(data).__name__}"
     )
+
+
+def _to_dtype(a: Any, dtype: Any) -> Any:
+    """Floating data in the parameters' float dtype (float32 parameters train in
+    float32 end to end instead of being silently promoted by float64 data);
+    integer data (class labels) and non-arrays are left alone."""
+    if dtype is None or not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+        return a
+    return a if a.dtype == dtype else a.astype(dtype)
 
 
 def _progress(progress: bool | None, epochs: int):
@@ -454,12 +509,13 @@ def train(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    loader = _as_batches(data, batch_size, shuffle, seed)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not named:
         raise ValueError(f"{type(model).__name__} has no trainable parameters")
+    loader = _as_batches(data, batch_size, shuffle, seed, named[0][1].data.dtype)
     names = [n for n, _ in named]
     params = [p for _, p in named]
+    _check_optimizer(optimizer, params, type(model).__name__)
     initial_params = {n: p.data.copy() for n, p in zip(names, params)}
     # a copy of the parameters before each step (the exact restore point after a
     # non-finite loss); the update itself is read from the optimizer when it reports
@@ -469,10 +525,7 @@ def train(
 
     result = TrainResult()
     state = TrainState(model, optimizer, loss, result, names, params, before)
-    cb_begin, cb_step, cb_epoch, cb_end = (
-        _callback_methods(callbacks, m)
-        for m in ("on_train_begin", "on_step_end", "on_epoch_end", "on_train_end")
-    )
+    cb_begin, cb_step, cb_epoch, cb_end = (_callback_methods(callbacks, m) for m in _CALLBACK_METHODS)
     step_loss: list[float] = []
     grad_sq: list[list[float]] = []  # per step, per block squared norms
     update_norm: list[float] = []
@@ -501,7 +554,7 @@ def train(
                 optimizer.zero_grad()
                 out = model(xb)
                 L = loss(out, yb)
-                lv = float(L.data)
+                lv = _loss_value(L)
                 n_b = len(xb)
                 if not math.isfinite(lv) and stop_on_nonfinite:
                     nonfinite_step, stopped_reason = len(step_loss), "nonfinite_loss"

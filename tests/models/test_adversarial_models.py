@@ -95,3 +95,69 @@ def test_nan_standardisation_is_refused(tmp_path, data):
     _rewrite(tmp_path / "m.npz", tmp_path / "nan.npz", x_mean=np.array([0.0, np.nan, 0.0]))
     with pytest.raises(ModelFileError, match="'x_mean' and 'x_scale' hold NaN or infinite values"):
         load(tmp_path / "nan.npz")
+
+
+# ----------------------------------------------------------------------------- gradwise.train
+
+
+def _linear_setup():
+    import gradwise
+    from gradwise import nn, optim
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    model = nn.Linear(3, 1, rng=np.random.default_rng(1))
+    mse = nn.MSELoss()
+    return gradwise, nn, optim, X, y, model, (lambda out, yb: mse(out.reshape(-1), yb))
+
+
+@pytest.mark.parametrize(
+    "bad_loss, error, message",
+    [
+        # was "TypeError: only 0-dimensional arrays can be converted to Python scalars"
+        (lambda out, yb: (out.reshape(-1) - yb) ** 2, ValueError, r"must return a scalar, got shape \(20,\)"),
+        # were AttributeError: 'float' / 'NoneType' object has no attribute 'data'
+        (lambda out, yb: 1.0, TypeError, "must return a scalar gradwise Tensor, got float"),
+        (lambda out, yb: None, TypeError, "got NoneType"),
+    ],
+)
+def test_train_names_a_loss_that_is_not_a_scalar_tensor(bad_loss, error, message):
+    gradwise, nn, optim, X, y, model, _ = _linear_setup()
+    with pytest.raises(error, match=message):
+        gradwise.train(model, bad_loss, optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=2)
+
+
+def test_train_refuses_an_optimizer_over_other_parameters():
+    # the loss stayed constant: the optimizer updated another model's weights
+    gradwise, nn, optim, X, y, model, loss = _linear_setup()
+    other = nn.Linear(3, 1)
+    with pytest.raises(ValueError, match="the optimizer holds none of the parameters of Linear"):
+        gradwise.train(model, loss, optim.SGD(other.parameters(), lr=0.1), (X, y), epochs=2)
+
+
+def test_train_refuses_a_plain_function_as_callback():
+    # a function has no on_step_end: it was silently never called
+    gradwise, nn, optim, X, y, model, loss = _linear_setup()
+    calls = []
+    with pytest.raises(TypeError, match="has none of the methods on_train_begin"):
+        gradwise.train(model, loss, optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=2,
+                       callbacks=[calls.append])
+
+
+def test_train_names_a_bare_array_as_data():
+    # was "ValueError: too many values to unpack (expected 2)"
+    gradwise, nn, optim, X, y, model, loss = _linear_setup()
+    with pytest.raises(TypeError, match=r"data is a single array of shape \(20, 3\); give the pair"):
+        gradwise.train(model, loss, optim.SGD(model.parameters(), lr=0.1), X, epochs=2)
+
+
+def test_train_size_one_loss_is_accepted_and_exact():
+    # a loss of shape (1,) is a scalar for backward (as in PyTorch): one GD step by hand
+    gradwise, nn, optim, X, y, model, _ = _linear_setup()
+    w0, b0 = model.weight.data.copy(), model.bias.data.copy()
+    res = gradwise.train(model, lambda out, yb: ((out.reshape(-1) - yb) ** 2).mean().reshape(1),
+                         optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=1)
+    r = X @ w0.ravel() + b0[0] - y
+    assert res.loss_curve[0] == pytest.approx(np.mean(r**2), rel=1e-12)
+    np.testing.assert_allclose(model.weight.data.ravel(), w0.ravel() - 0.1 * 2 / len(y) * X.T @ r, rtol=1e-12)
