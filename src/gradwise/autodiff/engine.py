@@ -153,6 +153,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 grads[k] = grads[k] + gi if k in grads else gi
             if not retain_graph:
                 node._ctx = _FREED
+        handed_out = {id(g) for g in root_grads}  # the caller's arrays are never reused
         for leaf in leaves:
             g = grads.get(id(leaf))
             if g is None:
@@ -160,8 +161,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             if wanted is not None:
                 if id(leaf) in wanted:
                     found[id(leaf)] = g
-            else:
-                _accumulate_leaf(leaf, g, create_graph)
+                continue
+            # a VJP may pass the same array on to several leaves (add) or a view of
+            # the upstream gradient (reshape): each .grad must own its memory
+            if not create_graph and (id(g) in handed_out or not g.flags.owndata):
+                g = g.copy()
+            handed_out.add(id(g))
+            _accumulate_leaf(leaf, g, create_graph)
     finally:
         _Mode.enabled = prev_mode
     if inputs is not None:

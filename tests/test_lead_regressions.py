@@ -1,0 +1,42 @@
+"""Regressions found in review: gradient buffers shared between leaves, float32
+models silently promoted by float64 data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import gradwise as gw
+from gradwise import nn, optim
+
+
+def test_each_leaf_gradient_owns_its_memory():
+    a = gw.tensor([1.0, 2.0], requires_grad=True)
+    b = gw.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # add passes the same upstream array to both leaves
+    a.grad.data *= 10
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+    up = np.ones(2)
+    c = gw.tensor([1.0, 2.0], requires_grad=True)
+    (c + 0).backward(up)
+    c.grad.zero_()
+    np.testing.assert_array_equal(up, [1.0, 1.0])  # the caller's array is untouched
+    d = gw.tensor(np.ones((2, 3)), requires_grad=True)
+    d.reshape(6).sum().backward()  # the reshape VJP returns a view
+    assert d.grad.data.flags.owndata
+
+
+def test_float32_model_trains_in_float32_on_float64_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))  # float64
+    y = X @ np.array([1.0, -1.0, 2.0])
+    lin = nn.Linear(3, 1, dtype=np.float32, rng=0)
+    seen = []
+
+    class Probe:
+        def on_step_end(self, state):
+            seen.append((state.output.dtype, state.grads["weight"].dtype))
+
+    gw.train(lin, nn.MSELoss(), optim.SGD(lin.parameters(), lr=0.01), (X, y[:, None]), 2,
+             callbacks=[Probe()], progress=False)
+    assert seen and all(o == np.float32 and g == np.float32 for o, g in seen)
+    assert lin.weight.data.dtype == np.float32
