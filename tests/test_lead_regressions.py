@@ -40,3 +40,9 @@ def test_float32_model_trains_in_float32_on_float64_data():
              callbacks=[Probe()], progress=False)
     assert seen and all(o == np.float32 and g == np.float32 for o, g in seen)
     assert lin.weight.data.dtype == np.float32
+
+
+def test_stable_lr_reads_momentum_from_an_optimizer_object():
+    p = nn.Parameter(np.ones(2))
+    r = gw.stable_lr(lambda_max=10, optimizer=optim.SGD([p], lr=0.1, momentum=0.9))
+    assert r.bound == 2 * (1 + 0.9) / 10  # heavy ball: 2(1+β)/λmax (Polyak 1964)

@@ -456,10 +456,14 @@ def sharpness(loss: Any, params: Any = None, *, method: str = "auto", max_hvp: i
 
 
 # --------------------------------------------------------------------------- step bounds
-def _norm_optimizer(optimizer: str, momentum: float) -> tuple[str, float]:
+def _norm_optimizer(optimizer: Any, momentum: float) -> tuple[str, float]:
+    """(name, momentum) of an optimizer given by name or as a gradwise/torch
+    optimizer object (whose momentum is read from its first parameter group)."""
     if not isinstance(optimizer, str):
-        optimizer = type(optimizer).__name__
-        momentum = float(getattr(optimizer, "momentum", momentum) or momentum)
+        groups = getattr(optimizer, "param_groups", None) or [{}]
+        momentum = float(groups[0].get("momentum", momentum) or 0.0)
+        cls = type(optimizer).__name__.lower()
+        optimizer = "sgd" if "sgd" in cls else cls
     name = optimizer.lower()
     if name in ("gd", "sgd", "bgd", "momentum", "heavy_ball", "heavy-ball"):
         return "sgd", float(momentum)
