@@ -403,8 +403,10 @@ def _retrain(run: Run, fix: dict, budget: float) -> dict:
                 b.data[...] = 0.0
     lr = float(fix.get("lr", run.lr))
     params = [p for p in model.parameters() if p.requires_grad]
-    if run.adaptive:
-        opt = optim.Adam(params, lr=lr)
+    if run.adaptive:  # re-run with the run's own adaptive method (defaults but lr)
+        cls = {"adamw": optim.AdamW, "rmsprop": optim.RMSprop,
+               "adagrad": optim.Adagrad}.get(run.optimizer, optim.Adam)
+        opt = cls(params, lr=lr)
     else:
         opt = optim.SGD(params, lr=lr, momentum=run.momentum)
     n_hist = len(run.history) if run.history is not None else 100
