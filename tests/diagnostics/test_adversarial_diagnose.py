@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import gradwise
 from gradwise import models
 
 
@@ -32,3 +33,53 @@ def test_absurd_lr_is_diagnosed_not_an_overflow_error():
     lmax = np.linalg.eigvalsh(2 / len(X) * X1.T @ X1)[-1]
     assert ev["bound"] == pytest.approx(2 / lmax, rel=1e-6)
     assert codes["lr.too_high"].fix["lr"] < ev["bound"]
+
+
+# ----------------------------------------------------------------------------- sharpness / stable_lr
+
+
+def _quad(w):
+    return (w**2).sum()  # Hessian 2 I: lambda_max = 2, stable lr = 2/2 = 1
+
+
+@pytest.mark.parametrize(
+    "loss, params, error, message",
+    [
+        # NaN parameters gave lambda_max = nan silently (quartic: Hessian depends on the point)
+        (lambda w: (w**4).sum(), np.array([np.nan, 1.0]), ValueError, r"params contain NaN or inf \(in 'params'\)"),
+        # a NaN loss gave lambda_max = nan silently
+        (lambda w: _quad(w) * np.nan, np.array([0.0, 1.0]), ValueError, "loss\\(params\\) is nan at the given params"),
+        # None was read as NaN: "loss returned nan at the checked point"
+        (lambda w: None, np.array([0.0, 1.0]), TypeError, "must return a scalar number, got NoneType"),
+        (lambda w: w**2, np.array([0.0, 1.0]), ValueError, r"must return a scalar, got shape \(2,\)"),
+    ],
+)
+def test_sharpness_refuses_what_has_no_curvature(loss, params, error, message):
+    with pytest.raises(error, match=message):
+        gradwise.sharpness(loss, params)
+
+
+def test_flat_and_concave_losses_have_no_bound_and_no_division_by_zero():
+    flat = gradwise.stable_lr(lambda w: (w * 0.0).sum(), np.zeros(3), lr=0.5)
+    assert flat.lambda_max == 0.0 and flat.bound is None and flat.stable is True
+    concave = gradwise.stable_lr(lambda w: -(w**2).sum(), np.zeros(3), lr=0.5)
+    assert concave.lambda_max == pytest.approx(-2.0) and concave.bound is None
+    assert gradwise.stable_lr(_quad, np.zeros(3)).bound == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # lr=-1 was accepted: amplification |1 + 2| = 3 and stable=True
+    ({"lr": -1.0}, "lr must be a positive finite number, got -1.0"),
+    ({"lr": float("nan")}, "lr must be a positive finite number"),
+    ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
+])
+def test_stable_lr_validates_lr_and_momentum(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gradwise.stable_lr(_quad, np.zeros(3), **kwargs)
+
+
+@pytest.mark.parametrize("momentum", [-1.0, 1.0, float("nan")])
+def test_diagnose_refuses_momentum_outside_0_1(momentum):
+    # momentum -1 gave the bound 2(1+beta)/lambda_max = 0.0 silently
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
+        gradwise.diagnose(history=[24.33, 355.9, 3.73e4, 3.94e6, 4.17e8], every=10, lr=0.01, momentum=momentum)

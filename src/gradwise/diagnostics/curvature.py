@@ -199,12 +199,40 @@ def _scalar(v: Any) -> float:
 
 
 def as_objective(loss: Any, params: Any = None) -> Objective:
-    """``loss`` if it already is an :class:`Objective`, else ``Objective(loss, params)``."""
+    """``loss`` if it already is an :class:`Objective`, else ``Objective(loss, params)``
+    after checking the user's input (:func:`check_objective`)."""
     if isinstance(loss, Objective):
         return loss
     if params is None:
         raise ValueError("params are required with a loss function: sharpness(loss, params)")
-    return Objective(loss, params)
+    return check_objective(Objective(loss, params))
+
+
+def check_objective(obj: Objective) -> Objective:
+    """Refuse parameters with NaN/inf and a loss that is not a finite scalar at them
+    (costs one loss evaluation). Curvature there would be NaN or meaningless, and a
+    loss returning None or a vector would fail later with an unrelated message.
+
+    Raises
+    ------
+    ValueError
+        Non-finite parameters (the block is named), a loss that is not a scalar,
+        or a NaN/inf loss at ``params``.
+    TypeError
+        A loss returning something that is not a number (e.g. None).
+    """
+    for name, block in zip(obj.names, obj.split(obj.x0)):
+        if not np.all(np.isfinite(block)):
+            raise ValueError(f"params contain NaN or inf (in {name!r}); give finite parameters")
+    out = obj.loss(obj.unflat(obj.x0))
+    obj.n_loss += 1
+    raw = _raw(out)
+    if raw is None or isinstance(raw, (str, bytes)) or np.asarray(raw).dtype.kind not in "biuf":
+        raise TypeError(f"loss(params) must return a scalar number, got {type(out).__name__}")
+    value = _scalar(out)
+    if not math.isfinite(value):
+        raise ValueError(f"loss(params) is {value} at the given params; curvature needs a finite loss there")
+    return obj
 
 
 # --------------------------------------------------------------------------- spectrum
@@ -466,6 +494,8 @@ def _norm_optimizer(optimizer: Any, momentum: float) -> tuple[str, float]:
         optimizer = "sgd" if "sgd" in cls else cls
     name = optimizer.lower()
     if name in ("gd", "sgd", "bgd", "momentum", "heavy_ball", "heavy-ball"):
+        if not 0.0 <= float(momentum) < 1.0:  # heavy ball diverges for β >= 1 (Polyak 1964)
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
         return "sgd", float(momentum)
     if name in ADAPTIVE:
         return name, float(momentum)
@@ -599,6 +629,9 @@ def stable_lr(
     name, beta = _norm_optimizer(optimizer, momentum)
     if not 0.0 <= beta < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {beta!r}")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.number))
+                           or not (lr > 0 and math.isfinite(lr))):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     rule = "2/lambda_max" if beta == 0 else "2(1+beta)/lambda_max"
     if X is not None and batch_size == 1 and lambda_max is None:
         Xa = np.asarray(X, dtype=float)
