@@ -56,14 +56,21 @@ class Diagnosis(Result):
         Each with ``code``, ``severity``, ``message``, ``evidence``, ``fix``,
         ``location`` and, where a re-run checked the fix, ``verified``.
     lr, optimizer, momentum : the step that was diagnosed.
-    lambda_max, lambda_min, condition : curvature at the run's final point (None
-        when no loss function was available).
+    lambda_max, lambda_min, condition : curvature at the run's start for a
+        diverged or blown-up network (its end point says nothing about the step
+        that blew it up), else at its final point (None when no loss function was
+        available).
+    lambda_max_end : float or None
+        λmax at the final point when ``lambda_max`` was measured at the start.
     bound : float or None
         Largest stable learning rate for that optimizer (None for adaptive ones).
     optimum : dict or None
         Reference optimum (parameters and loss) when one exists.
     growth : float or None
         Observed asymptotic loss factor per step.
+    jump : float or None
+        Largest loss factor between two logged losses (per step) when the loss blew
+        up above its start (see :func:`gradwise.diagnostics.rules.growth`).
     seconds : float
         Time the diagnosis took; ``verify_seconds`` the part spent re-running fixes.
     """
@@ -77,6 +84,8 @@ class Diagnosis(Result):
                        + (f", momentum {self.momentum:g}" if self.get("momentum") else "") + ")")
         if self.get("lambda_max") is not None:
             s = f"lambda_max {self.lambda_max:.6g}"
+            if self.get("lambda_max_end") is not None:
+                s += f" at the start ({self.lambda_max_end:.6g} at the end)"
             if self.get("bound") is not None:
                 s += f", stable lr < {self.bound:.4g}"
             if self.get("condition") is not None:
@@ -84,6 +93,8 @@ class Diagnosis(Result):
             out.append(s)
         if self.get("growth") is not None and math.isfinite(self.growth):
             out.append(f"observed loss factor per step: {self.growth:.4g}")
+        if self.get("jump") is not None:
+            out.append(f"largest loss jump: x{self.jump:.4g} per step")
         return out
 
 
@@ -344,6 +355,10 @@ def diagnose(
         bound=bound,
         optimum=None if q is None else {"params": q["params"], "loss": q["loss"]},
         growth=None if g is None else g["per_step"],
+        jump=g["jump"] if g and g["blew_up"] else None,
+        lambda_max_end=(run.spectrum["lambda_max"] if run.spectrum_start is not None
+                        and run.spectrum is not None and run.spectrum_start is not run.spectrum
+                        else None),
         notes=run.notes,
         seconds=time.perf_counter() - t_start,
         verify_seconds=verify_seconds,
@@ -462,9 +477,9 @@ def _probe(run: rules.Run) -> None:
             g = rules.growth(run.history, run.every)
             if run.start is not None and np.array_equal(run.start, obj.x0):
                 run.spectrum_start = run.spectrum
-            elif g and g["diverging"] and run.start is not None:
-                # a diverged network's last point says nothing about the step that
-                # blew it up: measure the sharpness where the run started
+            elif g and (g["diverging"] or g["blew_up"]) and run.start is not None:
+                # a diverged (or blown-up, then dead) network's last point says nothing
+                # about the step that blew it up: measure the sharpness where it started
                 at_start = Objective(obj.loss, obj.unflat(run.start))
                 run.spectrum_start = spectrum(at_start, which="max")
     except (FloatingPointError, OverflowError, ValueError, np.linalg.LinAlgError) as e:

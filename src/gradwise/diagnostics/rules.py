@@ -53,7 +53,13 @@ __all__ = ["Run", "RULES", "apply_rules", "growth", "safe_lr"]
 #: the loss has diverged when it rose to more than DIVERGE_FACTOR × its minimum and
 #: still grows at the end. Mini-batch losses fluctuate by O(1) relative amounts, so
 #: a factor 10 is beyond noise; a run at lr above 2/λmax passes it within
-#: ln(10)/ln(g) steps (5 steps at S5's g = 1.59).
+#: ln(10)/ln(g) steps (5 steps at S5's g = 1.59). The same factor above the loss
+#: the run *started* at marks a transient explosion (``blew_up``) when the run also
+#: ends above its start: training lowers the loss from its start, so a loss 10×
+#: above it is a blow-up even if the loss falls again afterwards (a network whose
+#: ReLUs died in the jump). A spike the run recovers from (ending below its start)
+#: is the catapult phase of a large step (Lewkowycz et al., "The large learning
+#: rate phase of deep learning: the catapult mechanism", 2020), not a fault.
 DIVERGE_FACTOR = 10.0
 #: fix for a too-high or too-low step on a quadratic: the best constant step
 #: 2/(λmax+λmin) (Nesterov Thm 2.1.15), but at most SAFETY × 2/λmax so that a
@@ -78,6 +84,22 @@ OSC_RHO = 0.9
 #: the limit.
 PLATEAU_DROP = 0.05
 STEP_SMALL = 0.1
+#: loss.oscillation (from the loss history alone): with a stable step, full-batch
+#: gradient descent lowers an L-smooth loss at every step (descent lemma,
+#: f(x - ηg) <= f(x) - η(1 - Lη/2)|g|², Nesterov 2018 eq. 1.2.19), so a logged loss
+#: that over the second half of the run swings by a factor >= SWING_FACTOR
+#: (max/min), crosses its middle (geometric mean of max and min) upwards at least
+#: SWING_CROSSINGS times, and climbs back above the median of the first half (no
+#: lasting progress; a descending run's later losses stay below its earlier ones) is
+#: not descending: the step is too long for the curvature, or the
+#: update is not a gradient step (a never-reset gradient accumulator applies the
+#: sum of all past gradients: heavy ball with β = 1, an undamped oscillation). A
+#: factor 4 is ±60% around the middle, ±2.5 standard deviations of mini-batch noise
+#: only at a relative noise of 0.24 or more; known mini-batch runs are skipped.
+#: SWING_MIN_LOGS logged values are needed to see repeated swings.
+SWING_FACTOR = 4.0
+SWING_CROSSINGS = 2
+SWING_MIN_LOGS = 20
 #: ... and the run is not at a minimum: the Hessian has a negative eigenvalue of at
 #: least SADDLE_RATIO × λmax, so the plateau is a saddle, whose unstable direction
 #: grows like (1 + η|λmin|)^t (Dauphin et al., "Identifying and attacking the saddle
@@ -178,7 +200,10 @@ def growth(history: np.ndarray | None, every: int = 1) -> dict | None:
     dict or None
         ``per_step`` (loss factor per step), ``diverging`` (bool: the loss rose
         above DIVERGE_FACTOR × its minimum and still grows), ``rise`` (last /
-        minimum), ``nonfinite_at`` (index of the first non-finite entry or None);
+        minimum), ``nonfinite_at`` (index of the first non-finite entry or None),
+        ``jump`` (largest loss factor per step between two entries, at entry
+        ``jump_at``), ``blew_up`` (bool: the loss rose above DIVERGE_FACTOR × its
+        first value at some point and ended above it — a transient explosion);
         None when fewer than 3 finite values.
     """
     if history is None:
@@ -189,15 +214,18 @@ def growth(history: np.ndarray | None, every: int = 1) -> dict | None:
     h = h[: nonfinite_at] if nonfinite_at is not None else h
     if len(h) < 3 or np.any(h <= 0):
         return None if len(h) < 3 else {"per_step": math.nan, "diverging": False, "rise": math.nan,
-                                         "nonfinite_at": nonfinite_at}
+                                         "nonfinite_at": nonfinite_at, "jump": math.nan,
+                                         "jump_at": None, "blew_up": False}
     r = np.diff(np.log(h)) / every
     tail = r[len(r) // 2:]
     per_step = float(np.exp(np.median(tail)))
     rise = float(h[-1] / np.min(h))
     diverging = (rise > DIVERGE_FACTOR and per_step > 1.0) or (
         nonfinite_at is not None and per_step > 1.0)
+    k = int(np.argmax(r))
     return {"per_step": per_step, "diverging": bool(diverging), "rise": rise,
-            "nonfinite_at": nonfinite_at}
+            "nonfinite_at": nonfinite_at, "jump": float(np.exp(r[k])), "jump_at": k + 1,
+            "blew_up": bool(np.max(h) > DIVERGE_FACTOR * h[0] and h[-1] > h[0])}
 
 
 def safe_lr(run: Run) -> float | None:
@@ -276,10 +304,18 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
     g = growth(run.history, run.every)
     observed = g["per_step"] if g else None
     diverging = bool(g and g["diverging"])
+    # a transient explosion (the loss jumped far above its start, then fell, e.g.
+    # because the jump killed the ReLUs): its largest jump is the observed growth
+    blew_up = bool(g and g["blew_up"] and not diverging)
+    if blew_up:
+        observed = g["jump"]
+    exploded = diverging or blew_up
     ev: dict[str, Any] = {"lr": run.lr, "optimizer": run.optimizer, "momentum": run.momentum}
+    if blew_up:
+        ev["jump_at_step"] = g["jump_at"] * run.every
     sp = run.spectrum_start or run.spectrum
     if run.adaptive:
-        if not diverging:
+        if not exploded:
             return []
         ev.update(observed_growth=observed, bound=None,
                   rule="none: adaptive methods have no lambda_max bound")
@@ -288,17 +324,18 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
                         f"{run.lr:g}; adaptive methods have no curvature bound, so the step is "
                         "judged by the loss alone: reduce it.",
                         evidence=ev, fix={"lr": run.lr / 10})]
-    if run.network and run.spectrum_start is None and diverging:
+    if run.network and run.spectrum_start is None and exploded:
         sp = None  # the curvature at a blown-up end point is meaningless
     lmax = sp["lambda_max"] if sp is not None else None
     source = "hessian"
-    if lmax is None and run.network and diverging:
-        # a network's loss does not grow geometrically: no bound from the growth
+    if lmax is None and (run.network or blew_up) and exploded:
+        # a network's loss does not grow geometrically, nor does a loss that blew up
+        # and fell again: no bound from the growth
         ev.update(observed_growth=observed, bound=None,
                   rule="observed growth; curvature at the start of the run unknown")
         return [Finding("lr.too_high", "fault",
                         f"the loss grows by x{observed:.4g} per step at lr {run.lr:g}: the step "
-                        "is above the stability limit of the network (give the initial "
+                        "is above the stability limit of the model (give the initial "
                         "parameters, params0 or a Monitor, for the bound).",
                         evidence=ev, fix={"lr": _round_lr(run.lr / 10)})]
     if lmax is None:
@@ -311,9 +348,9 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
         return []
     over = run.lr >= bound
     # edge of stability: for a non-quadratic loss lambda_max alone is not enough
-    if not diverging and (run.quadratic is None or not over):
+    if not exploded and (run.quadratic is None or not over):
         return []
-    if not over and not diverging:
+    if not over and not exploded:
         return []
     amp = amplification(run.lr, lmax, run.momentum)
     pred = amp * amp if amp < 1e150 else math.inf  # a float ** 2 raises OverflowError
@@ -323,16 +360,26 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
     fix_lr = safe_lr(run) if source == "hessian" else SAFETY * bound
     if fix_lr is None or fix_lr >= run.lr:
         fix_lr = min(SAFETY * bound, run.lr / 2)
-    msg = (f"learning rate {run.lr:g} is above the stability limit {_fmt(bound)} "
-           f"({ev['rule']}, lambda_max = {_fmt(lmax)} from the "
-           f"{'Hessian' if source == 'hessian' else source})")
-    if source == "hessian":
+    msg = (f"learning rate {run.lr:g} is {'above' if over else 'below'} the stability limit "
+           f"{_fmt(bound)} ({ev['rule']}, lambda_max = {_fmt(lmax)} from the "
+           f"{'Hessian' if source == 'hessian' else source}"
+           f"{' at the start' if run.spectrum_start is not None else ''})")
+    if blew_up:
+        msg += (f": the loss jumped x{observed:.4g} "
+                f"{'in one step' if run.every == 1 else 'per step'} at step {ev['jump_at_step']} "
+                f"(from {run.history[g['jump_at'] - 1]:.4g} to {run.history[g['jump_at']]:.4g}) "
+                f"and its last logged value {run.history[-1]:.4g} is still above its start "
+                f"{run.history[0]:.4g}"
+                + ("" if over else "; the curvature grew during the run"))
+    elif source == "hessian":
         where = " at the start" if run.spectrum_start is not None else ""
         msg += f": the loss grows by x{pred:.4g} per step (predicted{where})"
         if observed is not None and math.isfinite(observed):
             msg += f", x{observed:.4g} observed"
     else:
         msg += f": the loss grows by x{observed:.4g} per step"
+    if blew_up:
+        run.cache["blew_up_fix"] = {"lr": _round_lr(fix_lr)}  # what killed the units
     return [Finding("lr.too_high", "fault", msg + ".", evidence=ev, fix={"lr": _round_lr(fix_lr)})]
 
 
@@ -481,6 +528,37 @@ def rule_network_plateau(run: Run) -> list[Finding]:
                     evidence={"lambda_max": lmax, "lambda_min": lmin, "bound": bound,
                               "relative_drop": drop, "escape_steps": escape},
                     fix={"lr": _round_lr(fix_lr)})]
+
+
+def rule_loss_oscillation(run: Run) -> list[Finding]:
+    """loss.oscillation: the logged loss swings widely without decreasing (history only)."""
+    if run.history is None or run.stochastic:
+        return []
+    h = np.asarray(run.history, dtype=float)
+    g = growth(h, run.every)
+    if (len(h) < SWING_MIN_LOGS or not np.all(np.isfinite(h)) or np.any(h <= 0)
+            or g is None or g["diverging"] or g["blew_up"]):
+        return []
+    first, second = h[: len(h) // 2], h[len(h) // 2:]
+    hi, lo = float(np.max(second)), float(np.min(second))
+    mid = math.sqrt(hi * lo)
+    ups = int(np.sum((second[:-1] < mid) & (second[1:] >= mid)))
+    m1, m2 = float(np.median(first)), float(np.median(second))
+    if hi < SWING_FACTOR * lo or ups < SWING_CROSSINGS or hi < m1:
+        return []
+    lr_text = f" at lr {run.lr:g}" if run.lr is not None else ""
+    return [Finding(
+        "loss.oscillation", "fault",
+        f"the loss swings between {lo:.4g} and {hi:.4g} (x{hi / lo:.3g}) over the second half "
+        f"of the run{lr_text} and does not decrease (it climbs back above {m1:.4g}, the median "
+        f"of the first half; median {m2:.4g} in the second): the steps do not descend. Either the update is not a "
+        "gradient step (e.g. a gradient accumulator that is never reset applies the sum of "
+        "all past gradients; gradwise.check_step tells) or the step is too long for the "
+        "curvature: try a 10x smaller lr.",
+        evidence={"loss_min": lo, "loss_max": hi, "swing": hi / lo, "up_crossings": ups,
+                  "median_first_half": m1, "median_second_half": m2,
+                  "threshold": SWING_FACTOR},
+        fix={"lr": _round_lr(run.lr / 10)} if run.lr is not None else None)]
 
 
 def rule_ill_conditioned(run: Run) -> list[Finding]:
@@ -658,13 +736,16 @@ def rule_activations(run: Run) -> list[Finding]:
                                          "threshold": SATURATED_MAX},
                                location=f"layer {layer}", fix=fix))
         if st.get("kind") == "relu" and st.get("dead", 0) > DEAD_MAX:
+            killed = run.cache.get("blew_up_fix")  # the units died in the loss explosion
+            cure = ("they died in the loss explosion (see lr.too_high): lower the lr."
+                    if killed else "re-initialise (He, zero biases), lower the lr or use a "
+                    "leaky ReLU.")
             out.append(Finding("activations.dead_relu", "fault",
                                f"{100 * st['dead']:.3g}% of the ReLU units of layer {layer} output 0 "
-                               "for every sample: they get no gradient and never recover; "
-                               "re-initialise (He, zero biases), lower the lr or use a leaky ReLU.",
+                               f"for every sample: they get no gradient and never recover; {cure}",
                                evidence={"fraction": st["dead"], "threshold": DEAD_MAX},
                                location=f"layer {layer}",
-                               fix={"init": "he_normal"}))
+                               fix=dict(killed) if killed else {"init": "he_normal"}))
     return out
 
 
@@ -778,6 +859,7 @@ RULES = [
     rule_lr_oscillation,
     rule_quadratic_convergence,
     rule_network_plateau,
+    rule_loss_oscillation,
     rule_ill_conditioned,
     rule_init_scale,
     rule_activations,
