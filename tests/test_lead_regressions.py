@@ -46,3 +46,14 @@ def test_stable_lr_reads_momentum_from_an_optimizer_object():
     p = nn.Parameter(np.ones(2))
     r = gw.stable_lr(lambda_max=10, optimizer=optim.SGD([p], lr=0.1, momentum=0.9))
     assert r.bound == 2 * (1 + 0.9) / 10  # heavy ball: 2(1+β)/λmax (Polyak 1964)
+
+
+def test_incremental_plateau_equals_the_full_criterion():
+    from gradwise.training import _Plateau, _recent_gain
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        curve = list(np.exp(np.cumsum(rng.normal(0, 0.3, 60))))
+        p = _Plateau(1e-4, 10)
+        for k in range(1, len(curve) + 1):
+            assert p.add(curve[k - 1]) == _recent_gain(curve[:k], 1e-4, 10)

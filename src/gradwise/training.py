@@ -75,6 +75,7 @@ import inspect
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,6 +268,27 @@ def loss_stalled(
     worse), which :func:`loss_converged` does not call converged."""
     gain = _recent_gain(loss_curve, tol, n_iter_no_change)
     return gain is not None and gain <= 1.0
+
+
+class _Plateau:
+    """:func:`_recent_gain` of a growing loss curve, updated in O(1) per epoch
+    (a running minimum of the older epochs and a window of the last n)."""
+
+    def __init__(self, tol: float, n: int):
+        self.tol, self.n = tol, n
+        self.best_before = math.inf
+        self.recent: deque = deque(maxlen=n)
+        self.finite = True
+
+    def add(self, loss: float) -> float | None:
+        self.finite = self.finite and math.isfinite(loss)
+        if len(self.recent) == self.n:
+            self.best_before = min(self.best_before, self.recent[0])
+        self.recent.append(loss)
+        if not self.finite or self.best_before == math.inf:
+            return None
+        scale = self.tol * max(abs(self.best_before), 1.0)
+        return (self.best_before - min(self.recent)) / scale
 
 
 def _recent_gain(loss_curve, tol, n_iter_no_change) -> float | None:
@@ -537,6 +559,7 @@ def train(
     nonfinite_step = None
     bad_block = None
     step_scheduler = _scheduler_stepper(scheduler)
+    plateau = _Plateau(tol, n_iter_no_change) if stop_when_converged else None
     bar = _progress(progress, int(epochs))
 
     if hasattr(model, "train"):
@@ -615,12 +638,11 @@ def train(
             if state.stop:
                 stopped_reason = "callback"
                 break
-            if stop_when_converged and loss_stalled(loss_curve, tol, n_iter_no_change):
-                stopped_reason = (
-                    "converged" if loss_converged(loss_curve, tol, n_iter_no_change)
-                    else "no_improvement"
-                )
-                break
+            if stop_when_converged:
+                gain = plateau.add(loss_curve[-1]) if count else None
+                if gain is not None and gain <= 1.0:  # loss_stalled, in O(1) per epoch
+                    stopped_reason = "converged" if abs(gain) <= 1.0 else "no_improvement"
+                    break
     finally:
         if bar is not None:
             bar[0].stop()
