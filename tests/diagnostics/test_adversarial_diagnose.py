@@ -83,3 +83,44 @@ def test_diagnose_refuses_momentum_outside_0_1(momentum):
     # momentum -1 gave the bound 2(1+beta)/lambda_max = 0.0 silently
     with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
         gradwise.diagnose(history=[24.33, 355.9, 3.73e4, 3.94e6, 4.17e8], every=10, lr=0.01, momentum=momentum)
+
+
+# ----------------------------------------------------------------------------- Monitor.record
+
+W = {"w": np.array([1.0, 2.0])}
+G = {"w": np.array([0.1, 0.2])}
+
+
+def test_monitor_missing_gradient_is_not_a_nonfinite_gradient():
+    # grads={"w": None} was reported as numeric.nonfinite at block w ("what": "grad")
+    mon = gradwise.Monitor()
+    mon.record(step=0, loss=1.0, params=W, grads={"w": None})
+    mon.record(step=1, loss=0.5, params=W, grads=G)
+    assert mon.nonfinite is None
+    assert np.isnan(mon.grad_norm["w"][0]) and mon.grad_norm["w"][1] == pytest.approx(np.hypot(0.1, 0.2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        # a loss vector was recorded as its first entry
+        ({"loss": np.ones(3)}, ValueError, r"loss must be a scalar, got shape \(3,\)"),
+        ({"loss": "abc"}, TypeError, "loss must be a number or a scalar Tensor"),
+        # gradients of another shape / of blocks params lacks were recorded silently
+        ({"params": W, "grads": {"w": np.ones(5)}}, ValueError, r"the gradient of 'w' has shape \(5,\)"),
+        ({"params": W, "grads": {**G, "zz": np.ones(2)}}, ValueError, r"grads has block\(s\) \['zz'\]"),
+        ({"step": "a"}, TypeError, "step must be an integer"),
+    ],
+)
+def test_monitor_record_rejects_bad_values(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        gradwise.Monitor().record(**kwargs)
+
+
+def test_monitor_steps_must_increase():
+    # step 3 after step 5 was accepted; the history's spacing (every) was then wrong
+    mon = gradwise.Monitor()
+    mon.record(step=5, loss=1.0)
+    with pytest.raises(ValueError, match="step 3 is not after the last recorded step 5"):
+        mon.record(step=3, loss=2.0)
+    assert mon.steps == [5]

@@ -225,32 +225,52 @@ class Monitor:
             Parameters after the step (the update ratio compares them with the
             previous record's, or with ``params_before``).
         grads : same structure as ``params``, optional
-            Gradients of this step.
+            Gradients of this step. A block whose gradient is None is skipped.
         lr : float, optional
         params_before : same structure as ``params``, optional
             Parameters before the step (saves a copy).
+
+        Raises
+        ------
+        TypeError
+            A step that is not an integer, a loss that is not a number.
+        ValueError
+            A step not after the last recorded one, a loss that is not a
+            scalar, gradients of blocks that ``params`` lacks or of another shape.
         """
         self._calls += 1
         if step is None:
-            step = len(self.steps)
+            step = self.steps[-1] + 1 if self.steps else 0
+        elif isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise TypeError(f"step must be an integer, got {step!r}")
+        elif self.steps and step <= self.steps[-1]:
+            raise ValueError(
+                f"step {step} is not after the last recorded step {self.steps[-1]}; steps must "
+                "increase (use a new Monitor for a new run)"
+            )
+        lv = self._loss_value(loss)
+        named = self._named(params) if params is not None else None
+        named_grads = self._named(grads) if grads is not None else None
+        if named is not None and named_grads is not None:
+            self._check_grads(named, named_grads)
         if (self._calls - 1) % self.every:
             if params is not None and params_before is None:
                 self._prev = None  # ratios need consecutive records
             return
         self.steps.append(int(step))
-        lv = math.nan if loss is None else float(np.asarray(_arr(loss), dtype=float).reshape(-1)[0])
         self.loss.append(lv)
         self.lr.append(math.nan if lr is None else float(lr))
         if loss is not None and not math.isfinite(lv):
             self._flag(step, None, "loss")
-        if grads is not None:
-            for name, g in self._named(grads).items():
+        if named_grads is not None:
+            for name, g in named_grads.items():
+                # no gradient for this block (unused, frozen): NaN keeps the series aligned
+                # with the steps, but it is not a non-finite gradient
                 n = math.nan if g is None else float(np.linalg.norm(g))
                 self.grad_norm.setdefault(name, []).append(n)
-                if not math.isfinite(n):
+                if g is not None and not math.isfinite(n):
                     self._flag(step, name, "grad")
-        if params is not None:
-            named = self._named(params)
+        if named is not None:
             if self.initial_params is None:
                 self.initial_params = {k: np.array(v, dtype=float) for k, v in named.items()}
             before = self._named(params_before) if params_before is not None else self._prev
@@ -261,6 +281,34 @@ class Monitor:
                     self._flag(step, name, "param")
             if params_before is None:
                 self._prev = {k: np.array(v, dtype=float) for k, v in named.items()}
+
+    @staticmethod
+    def _loss_value(loss: Any) -> float:
+        """The loss as a float (NaN when not given); a scalar is required."""
+        if loss is None:
+            return math.nan
+        a = np.asarray(_arr(loss))
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"loss must be a number or a scalar Tensor, got {loss!r}")
+        if a.size != 1:
+            raise ValueError(f"loss must be a scalar, got shape {a.shape}; record the mean (or sum) loss")
+        return float(a.reshape(()))
+
+    @staticmethod
+    def _check_grads(params: dict, grads: dict) -> None:
+        """Gradients must name blocks of ``params`` and have their shapes."""
+        extra = [k for k in grads if k not in params]
+        if extra:
+            raise ValueError(
+                f"grads has block(s) {extra} that params does not have ({list(params)}); give both "
+                "with the same structure"
+            )
+        for k, g in grads.items():
+            if g is not None and params[k] is not None and np.shape(g) != np.shape(params[k]):
+                raise ValueError(
+                    f"the gradient of {k!r} has shape {np.shape(g)} but the parameter has shape "
+                    f"{np.shape(params[k])}"
+                )
 
     def record_activation(self, layer: str, kind: str, a: Any) -> None:
         """Add one batch of activations of a hand-written layer (``kind`` is
