@@ -308,6 +308,16 @@ class _Prober:
         return float(av.sum()) - d.value, self.rtol * float(np.linalg.norm(av)) + 10 * d.error, d
 
 
+def _explained_by_kinks(res) -> bool:
+    """True when every failing directional test crossed a kink (one-sided
+    differences disagree) and the analytic value lies between the one-sided
+    derivatives (within the tolerance): a subgradient, not a wrong gradient."""
+    failing = [(e, t, d) for e, t, d in res if abs(e) > t]
+    return bool(failing) and all(
+        d.kink and min(d.forward, d.backward) - t <= e + d.value <= max(d.forward, d.backward) + t
+        for e, t, d in failing)
+
+
 def _large_block(prober: _Prober, k: int, name: str, rng, n_dir: int, dims):
     """Check one block along random directions; explain or locate its error.
 
@@ -337,6 +347,16 @@ def _large_block(prober: _Prober, k: int, name: str, rng, n_dir: int, dims):
     preds = np.array([e + d.value for e, _, d in res])
     ds = np.array([d.value for _, _, d in res])
     tols = np.array([t for _, t, _ in res])
+    if _explained_by_kinks(res):
+        verdict["verdict"] = "gradient.kink"
+        return verdict, Finding(
+            "gradient.kink", "info",
+            f"Along random directions {name} disagrees with finite differences only where the "
+            "loss has a kink within the finite-difference step (the one-sided derivatives "
+            "differ, e.g. ReLU units switching); your gradient lies between them. Not a fault.",
+            evidence={"analytic_dot_v": preds.tolist(), "numeric_dot_v": ds.tolist(),
+                      "one_sided": [[d.backward, d.forward] for _, _, d in res]},
+            location=name)
     if not np.any(A):
         verdict["verdict"] = "gradient.zero"
         return verdict, Finding(
@@ -655,7 +675,7 @@ def check_gradient(
     loss: Callable[[Any], float],
     grad: Callable[[Any], Any],
     params: Any,
-    *,
+    *args: Any,
     rtol: float = 1e-5,
     max_entries: int = 2000,
     directions: int = 2,
@@ -668,15 +688,18 @@ def check_gradient(
     Parameters
     ----------
     loss : callable
-        ``loss(params) -> float``: any Python code (loops, pandas ...). Called with
-        float64 copies of ``params`` in the same structure.
+        ``loss(params, *args) -> float``: any Python code (loops, pandas ...).
+        Called with float64 copies of ``params`` in the same structure.
     grad : callable
-        ``grad(params) -> gradient`` in the same structure as ``params`` (the
-        function under test). Called once, with a float64 copy.
+        ``grad(params, *args) -> gradient`` in the same structure as ``params``
+        (the function under test). Called once, with a float64 copy.
     params : ndarray, tuple/list or dict of ndarrays
         Point at which to check. Never modified. Integer arrays are checked in
         float64 and reported (``input.integer_dtype``); float32 arrays are
         checked in float64 and the precision is noted.
+    *args
+        Extra arguments passed to ``loss`` and ``grad`` unchanged (the data
+        ``X, y``), as in ``scipy.optimize.check_grad``.
     rtol : float, default 1e-5
         Relative tolerance per entry (full test in
         :mod:`gradwise.diagnostics._classify`). Richardson-extrapolated central
@@ -745,6 +768,10 @@ def check_gradient(
     ('gradient.scale', 0.5)
     """
     _validate(rtol, max_entries, directions)
+    if args:
+        loss_fn, grad_fn = loss, grad
+        loss = lambda p: loss_fn(p, *args)  # noqa: E731
+        grad = lambda p: grad_fn(p, *args)  # noqa: E731
     arrays, info, treedef, findings, notes = _prepare(params)
     names = [li.name for li in info]
     fc = CountedFunction(lambda lv: loss(unflatten(treedef, lv)), "loss", eps=_precision(params))
