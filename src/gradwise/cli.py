@@ -153,6 +153,8 @@ def fit(
         written = "" if job.out_dir.exists() else "; nothing written"
         typer.echo(f"gradwise: interrupted{written}", err=True)
         raise typer.Exit(130) from None
+    except OSError as e:  # the output folder could not be created or written
+        raise _fail(f"cannot write the outputs to {job.out_dir}: {e.strerror or e}; choose another --out") from None
     except fitjob.InternalError as e:
         typer.echo(f"gradwise: internal error: {e} (a bug in gradwise; please report it)", err=True)
         raise typer.Exit(3) from None

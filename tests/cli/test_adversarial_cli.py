@@ -116,3 +116,37 @@ def test_explain_huge_expressions_are_one_line_errors(runner, expression, messag
     assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr.startswith("gradwise: error: ") and r.stderr.count("\n") == 1
     assert message in r.stderr
+
+
+def test_out_below_a_file_is_refused_before_training(runner, workdir, listing):
+    # --out ok.csv/sub trained, then crashed with a NotADirectoryError traceback
+    _bad(runner, workdir, listing, ["ok.csv", "--out", "ok.csv/sub"], "--out ok.csv/sub: ok.csv is a file, not a folder")
+
+
+def test_unwritable_out_is_one_line_exit_2(runner, workdir, monkeypatch):
+    # an output folder that cannot be created (read-only mount, /proc, ...) was a traceback
+    (workdir / "ok.csv").write_text(OK)
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(fitjob.Path, "mkdir", refuse)
+    r = runner.invoke(app, ["fit", "ok.csv", "--out", "o"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == "gradwise: error: cannot write the outputs to o: Permission denied; choose another --out\n"
+
+
+@pytest.mark.parametrize("args", [["--model", "poly:²"], ["--model", "mlp:4,²"], ["--batch-size", "²"]])
+def test_superscript_digits_are_not_numbers(runner, workdir, listing, args):
+    # '²'.isdigit() is True but int('²') raises: a ValueError traceback
+    _bad(runner, workdir, listing, ["ok.csv", *args], "positive integer")
+
+
+def test_diverged_run_prints_no_numpy_warnings(runner, workdir):
+    # mini-batch SGD at lr 0.1 on raw features diverges; the metrics overflowed with a
+    # RuntimeWarning line on stderr
+    (workdir / "ok.csv").write_text(OK)
+    r = runner.invoke(app, ["fit", "ok.csv", "--batch-size", "3", "--out", "o", "--json"])
+    assert r.exit_code == 1 and r.stderr == ""
+    rep = json.loads(r.stdout)
+    assert "lr.too_high" in [f["code"] for f in rep["diagnosis"]["findings"]]

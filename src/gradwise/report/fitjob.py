@@ -30,6 +30,8 @@ __all__ = [
     "DEFAULT_RUN",
     "parse_model_spec",
     "parse_batch_size",
+    "parse_patience",
+    "stop_text",
     "infer_task",
     "prepare",
     "run",
@@ -63,6 +65,8 @@ class FitOptions:
     out: Path | None = None
     force: bool = False
     dropna: bool = False
+    init: str | None = None
+    patience: str | None = None
 
 
 #: The run without DATA: scenario S2 on real data — scikit-learn's diabetes data in
@@ -100,6 +104,12 @@ class ModelSpec:
     text: str = ""
 
 
+def _is_int(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` is also true for '²', which ``int`` rejects)."""
+    t = text.strip()
+    return t.isascii() and t.isdigit()
+
+
 def parse_model_spec(text: str) -> ModelSpec:
     """Parse ``linear``, ``poly:N``, ``logistic`` or ``mlp:H1[,H2...]``.
 
@@ -112,14 +122,14 @@ def parse_model_spec(text: str) -> ModelSpec:
     if kind in ("linear", "logistic") and not colon:
         return ModelSpec(kind, text=text)
     if kind == "poly":
-        if not arg.strip().isdigit() or int(arg) < 1:
+        if not _is_int(arg) or int(arg) < 1:
             raise BadInput(f"--model {text!r}: the degree must be a positive integer, e.g. poly:3")
         return ModelSpec("poly", degree=int(arg), text=text)
     if kind == "mlp":
         if not colon:
             return ModelSpec("mlp", text=text)
         sizes = [s.strip() for s in arg.split(",")]
-        if not all(s.isdigit() and int(s) >= 1 for s in sizes):
+        if not all(_is_int(s) and int(s) >= 1 for s in sizes):
             raise BadInput(f"--model {text!r}: hidden layer sizes must be positive integers, e.g. mlp:16,8")
         return ModelSpec("mlp", hidden=tuple(int(s) for s in sizes), text=text)
     raise BadInput(f"unknown --model {text!r}: {_MODEL_HELP}")
@@ -136,7 +146,7 @@ def parse_batch_size(text: str | None, n_samples: int) -> int | None:
     if text is None or text.strip().lower() == "full":
         return None
     t = text.strip()
-    if not t.isdigit() or int(t) < 1:
+    if not _is_int(t) or int(t) < 1:
         raise BadInput(f"--batch-size {text!r}: give a positive integer or 'full'")
     if int(t) > n_samples:
         raise BadInput(f"--batch-size {t} is larger than the {n_samples} rows; use --batch-size full")
@@ -297,6 +307,8 @@ def _out_dir(out: Path | None, force: bool) -> Path:
     parent = path
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():
+        raise BadInput(f"--out {path}: {parent} is a file, not a folder; choose another --out")
     if not os.access(parent, os.W_OK):
         raise BadInput(f"cannot write to {parent}: permission denied; choose another --out")
     return path
@@ -309,6 +321,26 @@ def _check_numbers(options: FitOptions) -> None:
         raise BadInput(f"--epochs {options.epochs}: give at least 1 epoch")
     if options.seed is not None and not 0 <= options.seed < 2**32:
         raise BadInput(f"--seed {options.seed}: the seed must be a non-negative integer up to {2**32 - 1}")
+    parse_patience(options.patience)
+
+
+def parse_patience(text: str | None) -> int | None | str:
+    """``--patience``: ``"none"`` → None (no early stopping), ``"N"`` → N epochs;
+    not given → ``"default"`` (the estimator's own).
+
+    Raises
+    ------
+    BadInput
+        Neither ``none`` nor a positive integer.
+    """
+    if text is None:
+        return "default"
+    t = text.strip().lower()
+    if t == "none":
+        return None
+    if not t.isdigit() or int(t) < 1:
+        raise BadInput(f"--patience {text!r}: give a positive number of epochs or 'none' (no early stopping)")
+    return int(t)
 
 
 #: Rough cost model of one training run, measured on this code (2 cores, float64):
@@ -389,6 +421,13 @@ def _estimator(spec: ModelSpec, task: str, options: FitOptions, batch_size: int 
     params["random_state"] = 0 if options.seed is None else options.seed
     if options.activation is not None and spec.kind != "mlp":
         raise BadInput(f"--activation applies to the hidden layers of an mlp; --model {spec.text} has none")
+    if options.init is not None:
+        if spec.kind != "mlp":
+            raise BadInput(f"--init applies to the hidden layers of an mlp; --model {spec.text} has none")
+        params["init"] = options.init
+    patience = parse_patience(options.patience)
+    if patience != "default":
+        params["n_iter_no_change"] = patience
     if spec.kind == "linear":
         return models.LinearRegression(**params)
     if spec.kind == "poly":
@@ -524,18 +563,38 @@ def _terms(job: Job, est: Any) -> list[str] | None:
     return None
 
 
+#: What ``training.final_loss`` (the loss the estimator minimises, at the final
+#: parameters, on all rows) is, by task: the same number as the metric of that name.
+LOSS_NAMES = {
+    "regression": "mse: mean squared error per sample, in target units squared",
+    "binary": "log_loss: mean log-loss (cross-entropy) per sample, in nats",
+    "multiclass": "log_loss: mean log-loss (cross-entropy) per sample, in nats",
+}
+
+
 def _metrics(job: Job, est: Any) -> dict:
     """Training-set metrics at the final parameters: MSE and R² for a regression,
-    mean log-loss and accuracy for a classifier."""
+    mean log-loss and accuracy for a classifier.
+
+    The log-loss is computed from the logits (``decision_function``) without
+    clipping, so it is the loss training minimised. scikit-learn's ``log_loss``
+    clips probabilities to [1e-15, 1 - 1e-15], i.e. at most 34.5 nats per sample,
+    and understates a confidently wrong model by orders of magnitude.
+    """
     if job.task == "regression":
         resid = np.asarray(est.predict(job.X), dtype=float).ravel() - job.y
         mse = float(np.mean(resid**2))
         return {"mse": mse, "r2": 1.0 - mse / float(np.var(job.y))}
-    from sklearn.metrics import log_loss
+    from scipy.special import logsumexp
 
-    proba = est.predict_proba(job.X)
+    z = np.asarray(est.decision_function(job.X), dtype=float)
+    idx = np.searchsorted(est.classes_, job.y)
+    if z.ndim == 1:  # binary: positive class classes_[1]
+        per_sample = np.logaddexp(0.0, z) - (idx == 1) * z
+    else:
+        per_sample = logsumexp(z, axis=1) - z[np.arange(len(z)), idx]
     return {
-        "log_loss": float(log_loss(job.y, proba, labels=est.classes_)),
+        "log_loss": float(np.mean(per_sample)),
         "accuracy": float(np.mean(est.predict(job.X) == job.y)),
     }
 
@@ -561,7 +620,13 @@ def _optimum(job: Job, est: Any, metrics: dict, diagnosis: Any) -> dict | None:
         ref, final = least_squares(Xe, job.y), metrics["mse"]
     elif kind == "logistic" and len(job.classes) == 2:
         ref, final = logistic(job.X, (job.y == est.classes_[1]).astype(float)), metrics["log_loss"]
-        if not ref["converged"]:  # separable data: no finite optimum
+        if ref.get("separable"):
+            return {"loss": 0.0, "separable": True,
+                    "note": "the classes are linearly separable: there is no finite optimum; the "
+                            "log-loss tends to 0 (its infimum) as the weights grow without bound "
+                            "(||w|| -> infinity), so gradient descent never converges; add an L2 "
+                            "penalty for a finite optimum"}
+        if not ref["converged"]:
             ref = None
     if ref is None:
         opt = diagnosis.get("optimum") if diagnosis is not None else None
@@ -576,20 +641,50 @@ def _optimum(job: Job, est: Any, metrics: dict, diagnosis: Any) -> dict | None:
     }
 
 
-def _stop_note(result: Any) -> str | None:
-    """Why training ended early, for the loss plot (None after the full budget)."""
-    reason = result.get("stopped_reason")
-    if reason in (None, "max_epochs"):
-        return None
-    if str(reason).startswith("nonfinite"):
-        what = str(reason).removeprefix("nonfinite_")
-        return f"training stopped: the {what} became NaN/inf at step {result.get('nonfinite_step')}"
+def stop_text(result: Any, est: Any, advice: bool = True) -> str:
+    """Why training ended, in words, with how to change it (``--patience``,
+    ``n_iter_no_change``) when early stopping ended it.
+
+    ``TrainResult.stopped_reason`` is one of :data:`gradwise.training.STOP_REASONS`:
+    ``"no_improvement"`` (the loss did not beat its best for ``n_iter_no_change``
+    epochs) and ``"converged"`` (it became flat) are early stopping; ``advice``
+    adds how to train longer.
+    """
+    reason = str(result.get("stopped_reason"))
+    epochs, budget = result.get("n_epochs"), getattr(est, "epochs", None)
+    patience = getattr(est, "n_iter_no_change", None)
+    tol = getattr(est, "tol", None)
+    how = (f"; to train all {budget} epochs: --patience none (in Python n_iter_no_change=None), "
+           f"or wait longer: --patience N") if advice else ""
+    if reason == "max_epochs":
+        return f"ran the whole budget of {budget} epochs"
+    if reason.startswith("nonfinite"):
+        what = reason.removeprefix("nonfinite_")
+        return (f"stopped: the {what} became NaN/inf at step {result.get('nonfinite_step')} "
+                f"(epoch {epochs}); the parameters of the last finite loss were kept")
+    if reason == "no_improvement":
+        return (f"stopped early after {epochs} of {budget} epochs: the loss did not improve on its "
+                f"best by tol={tol:g} (relative) for {patience} epochs (early stopping, "
+                f"n_iter_no_change={patience}), although it had not converged" + how)
     if reason == "converged":
-        return f"training stopped early: the loss stopped improving (epoch {result.get('n_epochs')})"
-    return f"training stopped early: {reason}"
+        return (f"stopped early after {epochs} of {budget} epochs: the loss changed by less than "
+                f"tol={tol:g} (relative) over {patience} epochs (early stopping, "
+                f"n_iter_no_change={patience})" + how)
+    if reason == "callback":
+        return f"stopped by a callback after {epochs} epochs"
+    return f"stopped after {epochs} epochs: {reason}"
+
+
+def _stop_note(result: Any, est: Any) -> str | None:
+    """Why training ended early, for the loss plot (None after the full budget)."""
+    if result.get("stopped_reason") in (None, "max_epochs"):
+        return None
+    return "training " + stop_text(result, est, advice=False)
 
 
 def _write(job: Job, report: dict, result: Any, optimum: dict | None) -> None:
+    if optimum is not None and optimum.get("separable"):
+        optimum = None  # the infimum 0 is not a line to draw
     from gradwise.report.plots import plot_gradients, plot_loss
 
     out = job.out_dir
@@ -603,7 +698,7 @@ def _write(job: Job, report: dict, result: Any, optimum: dict | None) -> None:
         optimum_label="optimum" if optimum is None else f"reference optimum (loss {optimum['loss']:.6g})",
         title=title,
         ylabel="mean loss" if job.task == "regression" else "mean log-loss",
-        note=_stop_note(result),
+        note=_stop_note(result, job.estimator),
     )
     plot_gradients(out / "gradients.png", dict(result.block_grad_norms), title=f"Gradient norm per block — {title}")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -642,8 +737,9 @@ def run(job: Job, progress: bool = True) -> dict:
         why = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
         raise InternalError("the diagnosis of the run failed" + (f": {why[-1]}" if why else ""))
     loss_curve = np.asarray(result.loss_curve, dtype=float)
-    metrics = _metrics(job, est)
-    optimum = _optimum(job, est, metrics, diagnosis)
+    with np.errstate(all="ignore"):  # a diverged run's metrics are inf, shown as such
+        metrics = _metrics(job, est)
+        optimum = _optimum(job, est, metrics, diagnosis)
     report = fit_report(
         data={
             "source": job.source,
@@ -663,8 +759,12 @@ def run(job: Job, progress: bool = True) -> dict:
         },
         training={
             "epochs_run": int(result.n_epochs),
-            "final_loss": float(loss_curve[-1]) if len(loss_curve) else math.nan,
+            "final_loss": metrics["mse" if job.task == "regression" else "log_loss"],
+            "loss": LOSS_NAMES[job.task],
+            "last_epoch_loss": float(loss_curve[-1]) if len(loss_curve) else math.nan,
             "loss_curve": loss_curve,
+            "stopped_reason": str(result.get("stopped_reason")),
+            "stop": stop_text(result, est),
             "time_s": float(result.get("total_time", elapsed)),
             "total_s": elapsed,
         },
