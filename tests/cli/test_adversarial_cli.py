@@ -150,3 +150,61 @@ def test_diverged_run_prints_no_numpy_warnings(runner, workdir):
     assert r.exit_code == 1 and r.stderr == ""
     rep = json.loads(r.stdout)
     assert "lr.too_high" in [f["code"] for f in rep["diagnosis"]["findings"]]
+
+
+# ----------------------------------------------------------------------------- CSV files as users have them
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        # pandas renamed the second 'x' to 'x.1' silently (a second 'y' became a feature)
+        ("x,x,y\n1,2,3\n2,1,4\n3,5,9\n4,4,8\n5,0,5\n", "column name 'x' appears twice in the header of d.csv (columns 1 and 2)"),
+        # a file without a header lost its first row, which became the column names '1', '2'
+        ("1,2\n3,4\n5,6\n7,9\n", "the first line of d.csv (1, 2) holds numbers, not column names"),
+        # a comment line became a one-column header: "no feature column besides the target '# comment'"
+        ("# exported\nx,y\n1,2\n2,3\n3,5\n", "line 1 of d.csv starts with '#'"),
+        # Latin-1 text: "'utf-8' codec can't decode byte 0xe9 ..."
+        (b"caf\xe9,y\n1,2\n2,3\n3,5\n", "it is not UTF-8 text"),
+    ],
+)
+def test_csv_header_problems_are_named(runner, workdir, listing, content, message):
+    path = workdir / "d.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    _bad(runner, workdir, listing, ["d.csv"], message)
+
+
+def test_utf16_csv_and_padded_names_are_read(workdir):
+    from gradwise.data import load_csv
+
+    # UTF-16 (spreadsheet "Unicode text") was "'utf-8' codec can't decode byte 0xff";
+    # 'x ' kept its trailing space, so --features x did not find it
+    (workdir / "u.csv").write_bytes("x , y\n1 , 2\n2 , 3\n3 , 5\n".encode("utf-16"))
+    X, y, names = load_csv(workdir / "u.csv", features=["x"])
+    assert names == ["x"] and X.ravel().tolist() == [1.0, 2.0, 3.0] and y.tolist() == [2, 3, 5]
+
+
+def test_pandas_index_column_is_not_a_feature(runner, workdir):
+    # DataFrame.to_csv() writes the row index as an unnamed first column; it was fitted as
+    # a feature 'Unnamed: 0'
+    import pandas as pd
+
+    df = pd.DataFrame({"x": np.arange(12.0), "y": 3 * np.arange(12.0) + 1 + 0.1 * (np.arange(12) % 2)})
+    df.to_csv(workdir / "d.csv")
+    r = runner.invoke(app, ["fit", "d.csv", "--out", "o", "--json"])
+    rep = json.loads(r.stdout)
+    assert rep["data"]["features"] == ["x"]
+    A = np.c_[df.x, np.ones(12)]
+    np.testing.assert_allclose(rep["optimum"]["parameters"], np.linalg.lstsq(A, df.y, rcond=None)[0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("features, message", [
+    ("x1", "features must be a list of column names, got the string 'x1'"),  # was "column 'x' not found"
+    (["x1", "x1"], "column 'x1' is listed twice in the features"),  # was a pandas TypeError
+])
+def test_load_csv_feature_lists(workdir, features, message):
+    from gradwise.data import DataError, load_csv
+
+    (workdir / "ok.csv").write_text(OK)
+    with pytest.raises(DataError, match=message):
+        load_csv(workdir / "ok.csv", features=features)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,16 +29,32 @@ def _lines(rows: np.ndarray) -> str:
 _OTHER_DELIMITERS = (";", "\t", "|")
 
 
-def _delimiter(name: str) -> str:
-    """The comma, or ``;`` / tab / ``|`` when the header line has no comma but one of those."""
+def _layout(name: str) -> tuple[str, str, list[str]]:
+    """(encoding, delimiter, header fields) of a CSV file from its first line.
+
+    UTF-8 (with or without a byte-order mark), or UTF-16 when the file starts with
+    a UTF-16 byte-order mark (what some spreadsheet exports write). The delimiter
+    is the comma, or ``;`` / tab / ``|`` when the header line has no comma but one
+    of those.
+    """
     try:
-        with open(name, encoding="utf-8-sig", errors="replace") as fh:
-            header = fh.readline()
+        with open(name, "rb") as fh:
+            start = fh.read(2)
     except OSError:
-        return ","  # pandas reports the error
-    if "," in header:
-        return ","
-    return next((d for d in _OTHER_DELIMITERS if d in header), ",")
+        return "utf-8", ",", []  # pandas reports the error
+    encoding = "utf-8-sig"
+    if start in (b"\xff\xfe", b"\xfe\xff"):  # a UTF-16 text header has a delimiter
+        with open(name, encoding="utf-16", errors="replace", newline="") as fh:
+            first = fh.readline()
+        if any(d in first for d in (",", *_OTHER_DELIMITERS)):
+            encoding = "utf-16"
+    with open(name, encoding=encoding, errors="replace", newline="") as fh:
+        first = fh.readline().rstrip("\r\n")
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c != "\t" for c in first):
+        raise DataError(f"cannot read {name} as CSV: its first line holds binary data, not text")
+    sep = "," if "," in first else next((d for d in _OTHER_DELIMITERS if d in first), ",")
+    fields = next(csv.reader([first], delimiter=sep, skipinitialspace=True), [])
+    return ("utf-8" if encoding == "utf-8-sig" else encoding), sep, [f.strip() for f in fields]
 
 
 def header(path) -> list[str]:
@@ -50,19 +68,53 @@ def header(path) -> list[str]:
     return [str(c) for c in _read(path, nrows=0).columns]
 
 
+def _check_header(name: str, fields: list[str]) -> None:
+    """Refuse a first line that is not a header pandas would read correctly."""
+    if fields and fields[0].startswith("#"):
+        raise DataError(
+            f"line 1 of {name} starts with '#': remove the comment lines so that the column "
+            "names come first"
+        )
+    seen: dict[str, int] = {}
+    for i, f in enumerate(fields):
+        if f and f in seen:  # pandas would rename the second one 'f.1' silently
+            raise DataError(
+                f"column name {f!r} appears twice in the header of {name} (columns {seen[f] + 1} "
+                f"and {i + 1}); give every column its own name"
+            )
+        seen[f] = i
+    if fields and all(not np.isnan(pd.to_numeric(f, errors="coerce")) for f in fields):
+        raise DataError(
+            f"the first line of {name} ({', '.join(fields[:4])}) holds numbers, not column names; "
+            "add a header line with the column names"
+        )
+
+
 def _read(path, nrows: int | None = None) -> pd.DataFrame:
     name = os.fspath(path)
     if not os.path.exists(name):
         raise DataError(f"cannot read {name}: no such file; check the path")
     if os.path.isdir(name):
         raise DataError(f"cannot read {name}: it is a directory, not a CSV file")
+    encoding, sep, fields = _layout(name)
     try:
-        df = pd.read_csv(name, sep=_delimiter(name), skipinitialspace=True, nrows=nrows)
+        df = pd.read_csv(name, sep=sep, encoding=encoding, skipinitialspace=True, nrows=nrows)
     except pd.errors.EmptyDataError:
         raise DataError(f"{name} is empty: expected a header line and data rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+    except UnicodeDecodeError as e:
+        raise DataError(f"cannot read {name} as CSV: it is not UTF-8 text ({e.reason} at byte "
+                        f"{e.start}); save it as UTF-8 CSV") from None
+    except (pd.errors.ParserError, OSError) as e:
         reason = " ".join(str(e).split())
         raise DataError(f"cannot read {name} as CSV: {reason}") from None
+    _check_header(name, fields)
+    df.columns = [str(c).strip() for c in df.columns]
+    if fields and fields[0] == "" and len(df.columns) > 1:
+        # a first column without a name holding 0, 1, 2, ...: the row index that
+        # pandas' DataFrame.to_csv writes by default, not a feature
+        first = pd.to_numeric(df.iloc[:, 0], errors="coerce").to_numpy()
+        if np.array_equal(first, np.arange(len(df))):
+            df = df.iloc[:, 1:]
     if nrows is None and df.shape[0] == 0:
         raise DataError(f"{name} has a header but no data rows")
     return df
@@ -149,7 +201,13 @@ def load_csv(
     if features is None:
         fcols = [c for c in df.columns if c != tcol]
     else:
+        if isinstance(features, (str, bytes)):
+            raise DataError(f"features must be a list of column names, got the string {features!r}; "
+                            f"write [{features!r}]")
         fcols = [_column(df, c, name) for c in features]
+        twice = sorted({c for c in fcols if fcols.count(c) > 1})
+        if twice:
+            raise DataError(f"column {twice[0]!r} is listed twice in the features; list each column once")
         if tcol in fcols:
             raise DataError(f"column {tcol!r} is both the target and a feature; choose one")
     if not fcols:
