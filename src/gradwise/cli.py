@@ -67,6 +67,13 @@ class Activation(StrEnum):
     relu = "relu"
 
 
+class Init(StrEnum):
+    he_uniform = "he_uniform"
+    he_normal = "he_normal"
+    glorot_uniform = "glorot_uniform"
+    glorot_normal = "glorot_normal"
+
+
 class Loss(StrEnum):
     mse = "mse"
     bce = "bce"
@@ -102,6 +109,11 @@ def fit(
         ),
     ] = None,
     activation: Annotated[Activation | None, typer.Option(help="Hidden-layer activation (mlp).")] = None,
+    init: Annotated[
+        Init | None,
+        typer.Option(help="Hidden-layer weight initialisation (mlp). Default: he_uniform for relu, "
+                     "glorot_uniform for sigmoid/tanh."),
+    ] = None,
     loss: Annotated[Loss | None, typer.Option(help="mse (regression), bce (binary), ce (classes).")] = None,
     optimizer: Annotated[Optimizer | None, typer.Option(help="Update rule. Default: sgd (plain gradient descent).")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate. Default: the estimator's.")] = None,
@@ -109,6 +121,14 @@ def fit(
     batch_size: Annotated[str | None, typer.Option(help="Mini-batch size N or 'full'. Default: full batch.")] = None,
     standardize: Annotated[bool, typer.Option("--standardize", help="Standardize the features.")] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed (initialisation, shuffling). Default: 0.")] = None,
+    patience: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N|none",
+            help="Early stopping: stop once the loss has not improved for N epochs; 'none' trains "
+            "every epoch. Default: the estimator's (10 for mlp, none for linear models).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder. Default: ./gradwise-out/<timestamp>.")
     ] = None,
@@ -142,6 +162,8 @@ def fit(
         out=out,
         force=force,
         dropna=dropna,
+        init=init.value if init else None,
+        patience=patience,
     )
     try:
         job = fitjob.prepare(options)

@@ -30,6 +30,7 @@ from gradwise._result import Result
 from gradwise.diagnostics.curvature import Objective, amplification, as_objective, hessian
 
 __all__ = [
+    "separable",
     "Optimum",
     "least_squares",
     "logistic",
@@ -166,14 +167,17 @@ def logistic(X: Any, y: Any, fit_intercept: bool = True, alpha: float = 0.0,
     fit_intercept : bool, default True
     alpha : float, default 0.0
         L2 penalty. With linearly separable data and ``alpha = 0`` no finite
-        optimum exists; the result then has ``converged = False``.
+        optimum exists (the loss → 0 as ‖w‖ → ∞): the result then has
+        ``converged = False`` and ``separable = True``, whatever Newton's
+        gradient test says (the gradient vanishes along the way to infinity).
     max_iter : int, default 100
 
     Returns
     -------
     Optimum
         ``coef``, ``intercept``, ``loss`` (mean log loss at the optimum, without the
-        penalty), ``converged``, ``method = "newton"``.
+        penalty), ``converged``, ``separable``, ``method = "newton"``; for separable
+        data the last Newton iterate (not an optimum).
     """
     Xa = np.asarray(X, dtype=float)
     Xa = Xa[:, None] if Xa.ndim == 1 else Xa
@@ -216,12 +220,38 @@ def logistic(X: Any, y: Any, fit_intercept: bool = True, alpha: float = 0.0,
         fw = f(w)
         if fw < 1e-9:  # separable: the loss goes to 0 as the weights grow without bound
             break
+    sep = alpha == 0 and separable(A, t)
     coef = w[:-1] / sd if fit_intercept else w / sd
     icpt = float(w[-1] - np.sum(coef * mu)) if fit_intercept else 0.0
     z = Xa @ coef + icpt
-    return Optimum(coef=coef, intercept=icpt, method="newton", converged=converged,
+    return Optimum(coef=coef, intercept=icpt, method="newton", converged=converged and not sep,
+                   separable=sep,
                    loss=float(np.mean(np.logaddexp(0.0, z) - t * z)),
                    params={"coef": coef, "intercept": icpt})
+
+
+def separable(A: Any, y: Any) -> bool:
+    """Whether the classes 0/1 of ``y`` are strictly linearly separable by ``A @ w``.
+
+    Feasibility of the linear program ``s_i (A_i · w) >= 1`` with ``s_i = 2 y_i - 1``
+    (any strict separation can be scaled to margin 1), solved by
+    :func:`scipy.optimize.linprog` (HiGHS). Separable data have no finite
+    maximum-likelihood logistic fit (Albert & Anderson, "On the existence of maximum
+    likelihood estimates in logistic regression models", Biometrika 1984).
+
+    Parameters
+    ----------
+    A : array_like, shape (n_samples, n_columns)
+        The design (include a column of ones for an intercept).
+    y : array_like of {0, 1}, shape (n_samples,)
+    """
+    from scipy.optimize import linprog
+
+    A = np.asarray(A, dtype=float)
+    s = 2.0 * np.asarray(y, dtype=float).ravel() - 1.0
+    res = linprog(np.zeros(A.shape[1]), A_ub=-(s[:, None] * A), b_ub=-np.ones(len(A)),
+                  bounds=(None, None), method="highs")
+    return bool(res.status == 0)
 
 
 def quadratic_optimum(loss: Any, params: Any = None, *, max_params: int = 200,

@@ -14,13 +14,16 @@ from gradwise.models._base import GradientEstimator, _ClassifierOutputs
 
 __all__ = ["MLPRegressor", "MLPClassifier", "build_mlp"]
 
-#: activation name -> (module class, weight initialiser). Glorot & Bengio (2010)
-#: for the saturating sigmoid/tanh, He et al. (2015) for ReLU.
+#: activation name -> (module class, default weight initialiser). Glorot & Bengio
+#: (2010) for the saturating sigmoid/tanh, He et al. (2015) for ReLU.
 ACTIVATIONS = {
     "sigmoid": (nn.Sigmoid, "glorot_uniform"),
     "tanh": (nn.Tanh, "glorot_uniform"),
     "relu": (nn.ReLU, "he_uniform"),
 }
+#: hidden-layer weight initialisers an MLP accepts as ``init`` (see
+#: :data:`gradwise.nn.layers.LINEAR_INITS`); biases start at zero
+INITS = ("he_uniform", "he_normal", "glorot_uniform", "glorot_normal")
 
 
 def _check_hidden(hidden_layer_sizes) -> tuple[int, ...]:
@@ -39,7 +42,8 @@ def _check_hidden(hidden_layer_sizes) -> tuple[int, ...]:
     return tuple(int(h) for h in sizes)
 
 
-def build_mlp(n_features, hidden_layer_sizes, n_outputs, activation, dtype, rng) -> nn.Sequential:
+def build_mlp(n_features, hidden_layer_sizes, n_outputs, activation, dtype, rng,
+              init=None) -> nn.Sequential:
     """``Linear → activation → … → Linear`` with biases, initialised for ``activation``.
 
     Parameters
@@ -49,8 +53,13 @@ def build_mlp(n_features, hidden_layer_sizes, n_outputs, activation, dtype, rng)
     activation : {"sigmoid", "tanh", "relu"}
     dtype : numpy floating dtype
     rng : numpy.random.Generator
+    init : {"he_uniform", "he_normal", "glorot_uniform", "glorot_normal"} or None
+        Initialiser of the hidden layers' weights; None: "he_uniform" before a
+        ReLU, "glorot_uniform" otherwise. The output layer is always Glorot
+        uniform.
     """
-    act, init = ACTIVATIONS[activation]
+    act, default_init = ACTIVATIONS[activation]
+    init = default_init if init is None else init
     sizes = (n_features, *_check_hidden(hidden_layer_sizes))
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -64,6 +73,7 @@ class _MLP(GradientEstimator):
         **GradientEstimator._parameter_constraints,
         "hidden_layer_sizes": ["array-like", Integral],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "init": [StrOptions(set(INITS)), None],
     }
 
     def __init__(
@@ -71,6 +81,7 @@ class _MLP(GradientEstimator):
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
+        init=None,
         loss=None,
         optimizer="sgd",
         lr=0.1,
@@ -86,6 +97,7 @@ class _MLP(GradientEstimator):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.init = init
         self.loss = loss
         self.optimizer = optimizer
         self.lr = lr
@@ -101,7 +113,8 @@ class _MLP(GradientEstimator):
 
     def _build_model(self, n_features, n_outputs, dtype, rng):
         return build_mlp(
-            n_features, self.hidden_layer_sizes, n_outputs, self.activation, dtype, rng
+            n_features, self.hidden_layer_sizes, n_outputs, self.activation, dtype, rng,
+            init=self.init,
         )
 
     def _after_fit(self):
@@ -119,8 +132,12 @@ class MLPRegressor(RegressorMixin, _MLP):
     hidden_layer_sizes : tuple of int, default (100,)
         Width of each hidden layer.
     activation : {"relu", "tanh", "sigmoid"}, default "relu"
-        Hidden activation; weights are initialised with He (ReLU) or Glorot
-        (sigmoid, tanh) uniform, biases at zero. The output layer is linear.
+        Hidden activation. The output layer is linear.
+    init : {"he_uniform", "he_normal", "glorot_uniform", "glorot_normal"} or None, default None
+        Initialiser of the hidden layers' weights (biases at zero). None: He
+        uniform before a ReLU (He et al. 2015), Glorot uniform before sigmoid/tanh
+        (Glorot & Bengio 2010). The fix of ``init.scale`` or
+        ``activations.*`` findings (``{"init": "he_normal"}``) is applied here.
     loss : {"mse", "sse"} or None, default None
         None means "mse" (mean squared error, no ½).
     optimizer : {"sgd", "momentum", "adam"}, default "sgd"
@@ -192,6 +209,8 @@ class MLPClassifier(_ClassifierOutputs, ClassifierMixin, _MLP):
     ----------
     hidden_layer_sizes : tuple of int, default (100,)
     activation : {"relu", "tanh", "sigmoid"}, default "relu"
+    init : {"he_uniform", "he_normal", "glorot_uniform", "glorot_normal"} or None, default None
+        As :class:`MLPRegressor`.
     loss : {"log_loss", "mse", "sse"} or None, default None
         None means "log_loss": binary cross-entropy / cross-entropy on the
         logits (numerically stable). "mse"/"sse": mean/sum of squared errors

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["fmt", "fit_options", "render_findings", "render_fit_report", "finding_panel"]
+__all__ = ["fmt", "fit_options", "missing_options", "render_findings", "render_fit_report", "finding_panel"]
 
 _STYLE = {"fault": "bold red", "warning": "bold yellow", "info": "bold cyan"}
 
@@ -62,26 +62,51 @@ def _to_dict(f: Any) -> dict:
 
 
 #: fix keys that map one-to-one to `gradwise fit` options
-_FIT_OPTIONS = {"lr": "--lr", "epochs": "--epochs", "optimizer": "--optimizer", "batch_size": "--batch-size"}
+_FIT_OPTIONS = {"lr": "--lr", "epochs": "--epochs", "optimizer": "--optimizer", "batch_size": "--batch-size",
+                "activation": "--activation", "init": "--init", "model": "--model"}
+#: the values those options accept, where they are a fixed set (else anything)
+_FIT_CHOICES = {
+    "init": {"he_uniform", "he_normal", "glorot_uniform", "glorot_normal"},
+    "activation": {"relu", "tanh", "sigmoid"},
+    "optimizer": {"sgd", "momentum", "adam"},
+}
 
 
-def fit_options(fix: dict | None) -> str | None:
-    """The `gradwise fit` options that apply a fix, e.g. ``--standardize --lr 0.9``;
-    None when some part of the fix has no option."""
+def _fit_option(key: str, value: Any, features: list[str] | None) -> str | None:
+    """One part of a fix as `gradwise fit` options, or None if it has none."""
+    if key == "standardize" and value is True:
+        return "--standardize"
+    if key == "drop_columns" and features and isinstance(value, list):
+        keep = [f for j, f in enumerate(features) if j not in set(value)]
+        return f"--features {','.join(keep)}" if keep else None
+    if key in _FIT_OPTIONS and value is not None and value in _FIT_CHOICES.get(key, {value}):
+        return f"{_FIT_OPTIONS[key]} {fmt(value) if isinstance(value, float) else value}"
+    return None
+
+
+def fit_options(fix: dict | None, features: list[str] | None = None) -> str | None:
+    """The `gradwise fit` options that apply a whole fix, e.g. ``--standardize --lr 0.9``;
+    None when some part of the fix has no option (see :func:`missing_options`).
+
+    Parameters
+    ----------
+    fix : dict or None
+    features : list of str, optional
+        The run's feature columns: a ``drop_columns`` fix becomes ``--features``
+        with the others.
+    """
     if not fix:
         return None
-    parts = []
-    for key, value in fix.items():
-        if key == "standardize" and value is True:
-            parts.append("--standardize")
-        elif key in _FIT_OPTIONS and value is not None:
-            parts.append(f"{_FIT_OPTIONS[key]} {fmt(value) if isinstance(value, float) else value}")
-        else:
-            return None
-    return " ".join(parts)
+    parts = [_fit_option(k, v, features) for k, v in fix.items()]
+    return None if any(p is None for p in parts) else " ".join(parts)
 
 
-def finding_panel(finding: Any, *, cli_fix: bool = False) -> Panel:
+def missing_options(fix: dict | None, features: list[str] | None = None) -> list[str]:
+    """The parts of a fix (``key=value``) that no `gradwise fit` option applies."""
+    return [f"{k}={fmt(v)}" for k, v in (fix or {}).items() if _fit_option(k, v, features) is None]
+
+
+def finding_panel(finding: Any, *, cli_fix: bool = False, features: list[str] | None = None) -> Panel:
     """One finding as a rich Panel: message, evidence, fix and its verification.
 
     Parameters
@@ -89,7 +114,10 @@ def finding_panel(finding: Any, *, cli_fix: bool = False) -> Panel:
     finding : Finding or dict
         A :class:`gradwise.Finding` or its ``to_dict()``.
     cli_fix : bool, default False
-        Also show the fix as `gradwise fit` options (see :func:`fit_options`).
+        Also show the fix as `gradwise fit` options (see :func:`fit_options`), or
+        say which part of it has no option and is applied in Python.
+    features : list of str, optional
+        The run's feature columns (for a ``drop_columns`` fix).
     """
     f = _to_dict(finding)
     sev = f["severity"]
@@ -107,9 +135,14 @@ def finding_panel(finding: Any, *, cli_fix: bool = False) -> Panel:
         parts.append(t)
     if f.get("fix"):
         parts.append(Text.assemble(("fix: ", "bold green"), fmt(f["fix"])))
-        options = fit_options(f["fix"]) if cli_fix else None
+        options = fit_options(f["fix"], features) if cli_fix else None
         if options:
             parts.append(Text.assemble(("rerun with: ", "bold green"), options))
+        elif cli_fix:
+            missing = ", ".join(missing_options(f["fix"], features))
+            parts.append(Text.assemble(("apply in Python: ", "bold green"),
+                                       f"no `gradwise fit` option for {missing}; set it in your own "
+                                       "training code (gradwise.train, or your loop)"))
     verified = f.get("verified")
     if verified:
         summary = verified.get("summary") if isinstance(verified, dict) else None
@@ -118,14 +151,22 @@ def finding_panel(finding: Any, *, cli_fix: bool = False) -> Panel:
 
 
 def render_findings(
-    findings: Iterable[Any], console: Console, *, empty: str = "no findings", cli_fix: bool = False
+    findings: Iterable[Any], console: Console, *, empty: str = "no findings", cli_fix: bool = False,
+    features: list[str] | None = None,
 ) -> None:
     """Print each finding as a panel (see :func:`finding_panel`), or ``empty`` when there is none."""
     findings = list(findings)
     if not findings:
         console.print(Text(empty, style="bold green"))
     for f in findings:
-        console.print(finding_panel(f, cli_fix=cli_fix))
+        console.print(finding_panel(f, cli_fix=cli_fix, features=features))
+
+
+#: metric keys of the report as the text report names them (one loss, one name)
+_METRIC_NAMES = {
+    "mse": "mse (mean per sample)",
+    "log_loss": "log_loss (mean per sample, nats)",
+}
 
 
 def _kv_table(title: str, rows: Mapping[str, Any]) -> Table:
@@ -206,15 +247,20 @@ def render_fit_report(report: dict, console: Console) -> None:
         )
     )
     console.print(_parameter_rows(report))
-    metrics: dict[str, Any] = dict(report["metrics"])
+    metrics: dict[str, Any] = {_METRIC_NAMES.get(k, k): v for k, v in report["metrics"].items()}
     opt = report["optimum"]
-    if opt:
+    if opt and opt.get("separable"):
+        metrics["optimum"] = Text("none: the classes are linearly separable; the log-loss → 0 only "
+                                  "as ‖w‖ → ∞", style="yellow")
+    elif opt:
         metrics["optimum loss"] = opt["loss"]
         if opt.get("loss_gap") is not None:
             metrics["gap to optimum"] = opt["loss_gap"]
         if opt.get("distance") is not None:
             metrics["parameter distance"] = opt["distance"]
     metrics["epochs run"] = tr["epochs_run"]
+    if tr.get("stop"):
+        metrics["stopped"] = Text(tr["stop"], style="yellow" if tr.get("stopped_reason") != "max_epochs" else "")
     metrics["training time"] = f"{tr['time_s']:.2f} s"
     if tr.get("total_s") is not None:
         metrics["with check, diagnosis"] = f"{tr['total_s']:.2f} s"
@@ -227,7 +273,8 @@ def render_fit_report(report: dict, console: Console) -> None:
         console.print(Text.assemble(("Gradient check at the start: ", "bold"), status))
     console.print(Text("Findings", style="bold"))
     render_findings(
-        report["findings"], console, empty="no findings: the run converged and nothing looks wrong", cli_fix=True
+        report["findings"], console, empty="no findings: the run converged and nothing looks wrong", cli_fix=True,
+        features=None if str(m.get("spec", "")).startswith("poly") else d.get("features"),
     )
     n_faults = sum(f["severity"] == "fault" for f in report["findings"])
     verdict = (
