@@ -124,3 +124,49 @@ def test_monitor_steps_must_increase():
     with pytest.raises(ValueError, match="step 3 is not after the last recorded step 5"):
         mon.record(step=3, loss=2.0)
     assert mon.steps == [5]
+
+
+# ----------------------------------------------------------------------------- diagnose(loss=..., params=...)
+
+XD = np.c_[np.linspace(-1, 1, 20), np.linspace(0, 3, 20) ** 2]
+YD = XD @ [1.0, 2.0]
+
+
+def _mse(w):
+    return ((XD @ w - YD) ** 2).mean()
+
+
+@pytest.mark.parametrize(
+    "loss, params, error, message",
+    [
+        # each of these was a clean diagnosis ("ok", no findings): the probe failure was only a note
+        (_mse, np.array([np.nan, 0.0]), ValueError, "params contain NaN or inf"),
+        (lambda w: _mse(w) * np.nan, np.zeros(2), ValueError, "loss\\(params\\) is nan at the given params"),
+        (lambda w: (XD @ w - YD) ** 2, np.zeros(2), ValueError, r"must return a scalar, got shape \(20,\)"),
+        (lambda w: None, np.zeros(2), TypeError, "must return a scalar number, got NoneType"),
+    ],
+)
+def test_diagnose_refuses_a_loss_it_cannot_probe(loss, params, error, message):
+    with pytest.raises(error, match=message):
+        gradwise.diagnose(loss=loss, params=params, lr=0.1)
+
+
+def test_diagnose_a_diverged_run_from_its_history_even_at_nan_params():
+    # the run ended at NaN: the history and the start still diagnose it
+    d = gradwise.diagnose(loss=_mse, params=np.array([np.nan, 0.0]), params0=np.zeros(2), lr=0.1,
+                          history=[1.0, 10.0, 100.0, 1e4, np.inf])
+    assert {"numeric.nonfinite", "lr.too_high"} <= set(d.codes())
+    lmax = np.linalg.eigvalsh(2 / len(XD) * XD.T @ XD)[-1]  # Hessian of the mean squared error
+    assert d.get("lambda_max") == pytest.approx(lmax, rel=1e-6)
+
+
+def test_diagnose_with_a_monitor_alone():
+    # diagnose(monitor=m, lr=...) said "nothing to diagnose" although the monitor holds the history
+    mon = gradwise.Monitor()
+    w = np.array([1.0])
+    for step in range(40):  # GD on f(w) = w^2 (lambda = 2) at lr 1.5: error x(-2) per step
+        mon.record(step=step, loss=float(w[0] ** 2), params={"w": w}, grads={"w": 2 * w})
+        w = w - 1.5 * 2 * w
+    d = gradwise.diagnose(monitor=mon, lr=1.5)
+    f = {f.code: f for f in d.findings}["lr.too_high"]
+    assert f.evidence["bound"] == pytest.approx(1.0, rel=1e-6)  # 2/lambda_max from the growth x4

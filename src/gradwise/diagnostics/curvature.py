@@ -208,10 +208,12 @@ def as_objective(loss: Any, params: Any = None) -> Objective:
     return check_objective(Objective(loss, params))
 
 
-def check_objective(obj: Objective) -> Objective:
+def check_objective(obj: Objective, finite: bool = True) -> Objective:
     """Refuse parameters with NaN/inf and a loss that is not a finite scalar at them
     (costs one loss evaluation). Curvature there would be NaN or meaningless, and a
     loss returning None or a vector would fail later with an unrelated message.
+    With ``finite=False`` only the loss's type and shape are checked (a diverged
+    run's last point may be NaN and still be diagnosed from its history).
 
     Raises
     ------
@@ -222,7 +224,7 @@ def check_objective(obj: Objective) -> Objective:
         A loss returning something that is not a number (e.g. None).
     """
     for name, block in zip(obj.names, obj.split(obj.x0)):
-        if not np.all(np.isfinite(block)):
+        if finite and not np.all(np.isfinite(block)):
             raise ValueError(f"params contain NaN or inf (in {name!r}); give finite parameters")
     out = obj.loss(obj.unflat(obj.x0))
     obj.n_loss += 1
@@ -230,7 +232,7 @@ def check_objective(obj: Objective) -> Objective:
     if raw is None or isinstance(raw, (str, bytes)) or np.asarray(raw).dtype.kind not in "biuf":
         raise TypeError(f"loss(params) must return a scalar number, got {type(out).__name__}")
     value = _scalar(out)
-    if not math.isfinite(value):
+    if finite and not math.isfinite(value):
         raise ValueError(f"loss(params) is {value} at the given params; curvature needs a finite loss there")
     return obj
 

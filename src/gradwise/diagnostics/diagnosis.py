@@ -29,6 +29,7 @@ from gradwise.diagnostics.curvature import (
     ADAPTIVE,
     Objective,
     _norm_optimizer,
+    check_objective,
     critical_lr,
     spectrum,
 )
@@ -280,7 +281,8 @@ def diagnose(
     ------
     ValueError, TypeError
         Nothing to diagnose; a non-positive ``lr``; ``every`` < 1; a loss without
-        parameters; a history that is not 1-D.
+        parameters; a history that is not 1-D; ``params`` with NaN/inf or a loss
+        that is not a finite scalar at ``params``; momentum outside [0, 1).
 
     Examples
     --------
@@ -293,7 +295,7 @@ def diagnose(
     """
     t_start = time.perf_counter()
     _check_inputs(lr, history, every, loss, params)
-    if result is None and loss is None and history is None and model is None:
+    if result is None and loss is None and history is None and model is None and monitor is None:
         raise ValueError("nothing to diagnose: give a training result, a loss function with "
                          "params and lr, or a loss history with lr")
     opt_name, beta, opt_lr = _optimizer_info(optimizer, momentum)
@@ -329,7 +331,9 @@ def diagnose(
         run.steps_per_epoch = max(1, math.ceil(len(run.X) / batch_size))
         run.stochastic = batch_size < len(run.X)
     if loss is not None:
-        run.objective = Objective(loss, params)
+        # a loss returning None or a vector is always an error; a NaN point only when
+        # there is nothing else (history, start) to diagnose the run from
+        run.objective = check_objective(Objective(loss, params), finite=history is None and params0 is None)
         run.start = run.objective.flat(params0) if params0 is not None else run.objective.x0.copy()
     elif run.model is not None and run.loss_fn is not None and run.X is not None and run.y is not None:
         _from_model(run)
