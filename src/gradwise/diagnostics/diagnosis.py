@@ -26,7 +26,6 @@ import numpy as np
 from gradwise._result import Result
 from gradwise.diagnostics import fixes, rules
 from gradwise.diagnostics.curvature import (
-    ADAPTIVE,
     Objective,
     _norm_optimizer,
     check_objective,
@@ -144,17 +143,10 @@ def model_objective(model: Any, loss_fn: Any, X: Any, y: Any) -> tuple[Any, dict
 
 def _optimizer_info(optimizer: Any, momentum: float) -> tuple[str, float, float | None]:
     """(name, momentum, lr) of a string or a gradwise/torch optimizer object."""
+    name, beta = _norm_optimizer(optimizer, momentum)
     if isinstance(optimizer, str):
-        name, beta = _norm_optimizer(optimizer, momentum)
         return name, beta, None
-    name = type(optimizer).__name__.lower()
-    groups = getattr(optimizer, "param_groups", None) or [{}]
-    g = groups[0]
-    beta = float(g.get("momentum", momentum) or 0.0)
-    lr = g.get("lr")
-    if name not in ADAPTIVE and name != "sgd":
-        name = "sgd" if "sgd" in name else name
-    name, beta = _norm_optimizer(name, beta)
+    lr = (getattr(optimizer, "param_groups", None) or [{}])[0].get("lr")
     return name, beta, None if lr is None else float(lr)
 
 

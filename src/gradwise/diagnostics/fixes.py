@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from gradwise._result import Finding
+from gradwise._scaling import standardize, unscale_linear
 from gradwise.diagnostics import rules
 from gradwise.diagnostics.curvature import ADAPTIVE
 from gradwise.diagnostics.monitor import Monitor
@@ -209,8 +210,8 @@ def _verify_standardize(f: Finding, run: Run, budget: float) -> dict | None:
     perm, scale, ols = m
     X = np.asarray(run.X, dtype=float)
     X = X[:, None] if X.ndim == 1 else X
-    mu, sd = X.mean(axis=0), X.std(axis=0)
-    Z = design_matrix((X - mu) / sd)
+    Zs, mu, sd = standardize(X)
+    Z = design_matrix(Zs)
     y = np.asarray(run.y, dtype=float)
     n = len(Z)
     H = 2 * scale * gram(Z)
@@ -227,7 +228,7 @@ def _verify_standardize(f: Finding, run: Run, budget: float) -> dict | None:
     for k in range(1, 10 ** 6):  # noqa: B007 - k is the step count after the loop
         g = 2 * scale * Z.T @ (Z @ phi - y) / n
         phi = phi - lr * g
-        raw = np.append(phi[:-1] / sd, phi[-1] - np.sum(phi[:-1] * mu / sd))
+        raw = np.append(*unscale_linear(phi[:-1], phi[-1], mu, sd))
         if np.linalg.norm(raw - sol) <= tol / 100 or time.perf_counter() - t0 > budget:
             break
     loss = scale * float(np.mean((Z @ phi - y) ** 2))
@@ -387,8 +388,7 @@ def _retrain(run: Run, fix: dict, budget: float) -> dict:
             named[n].data[...] = v
     X = np.asarray(run.X, dtype=float)
     if fix.get("standardize"):
-        sd = X.std(axis=0)
-        X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        X = standardize(X)[0]
     if "init" in fix:
         kinds = rules._layer_kinds(run)
         rng = np.random.default_rng(0)

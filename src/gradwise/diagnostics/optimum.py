@@ -26,6 +26,7 @@ import numpy as np
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
+from gradwise import _scaling
 from gradwise._result import Result
 from gradwise.diagnostics.curvature import Objective, amplification, as_objective, hessian
 
@@ -113,8 +114,7 @@ def condition_number(X: Any, fit_intercept: bool = True, standardize: bool = Fal
     A = np.asarray(X, dtype=float)
     A = A[:, None] if A.ndim == 1 else A
     if standardize:
-        sd = A.std(axis=0)
-        A = (A - A.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        A = _scaling.standardize(A)[0]
     A = design_matrix(A, fit_intercept)
     # one thread: on a loaded machine threaded LAPACK/BLAS stalled for seconds on a
     # 785×785 eigenproblem that takes 0.06 s on one core
@@ -186,10 +186,8 @@ def logistic(X: Any, y: Any, fit_intercept: bool = True, alpha: float = 0.0,
         raise ValueError("logistic: y must contain only 0 and 1")
     if len(t) != len(Xa):
         raise ValueError(f"X has {len(Xa)} samples but y has {len(t)}")
-    mu = Xa.mean(axis=0) if fit_intercept else np.zeros(Xa.shape[1])
-    sd = Xa.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    A = design_matrix((Xa - mu) / sd, fit_intercept)
+    Z, mu, sd = _scaling.standardize(Xa, center=fit_intercept)
+    A = design_matrix(Z, fit_intercept)
     n, d = A.shape
     pen = np.ones(d)
     if fit_intercept:
@@ -221,8 +219,9 @@ def logistic(X: Any, y: Any, fit_intercept: bool = True, alpha: float = 0.0,
         if fw < 1e-9:  # separable: the loss goes to 0 as the weights grow without bound
             break
     sep = alpha == 0 and separable(A, t)
-    coef = w[:-1] / sd if fit_intercept else w / sd
-    icpt = float(w[-1] - np.sum(coef * mu)) if fit_intercept else 0.0
+    coef, icpt = _scaling.unscale_linear(w[:-1] if fit_intercept else w,
+                                         w[-1] if fit_intercept else 0.0, mu, sd)
+    icpt = float(icpt)
     z = Xa @ coef + icpt
     return Optimum(coef=coef, intercept=icpt, method="newton", converged=converged and not sep,
                    separable=sep,

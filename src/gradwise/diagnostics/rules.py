@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from gradwise._result import Finding
+from gradwise._scaling import standardize
 from gradwise.diagnostics.curvature import (
     ADAPTIVE,
     Objective,
@@ -611,9 +612,10 @@ def _standardized_lr(run: Run, X: np.ndarray) -> float | None:
     c = sp["lambda_max"] / ev[-1]
     if not math.isclose(c * ev[0], sp["lambda_min"], rel_tol=1e-4):
         return None
-    Z = design_matrix((X - X.mean(axis=0)) / X.std(axis=0))
+    Z = design_matrix(standardize(X)[0])
     lz = c * float(np.linalg.eigvalsh(gram(Z))[-1])
-    return float(critical_lr(lz, run.optimizer, run.momentum) * SAFETY) if lz > 0 else None
+    bound = critical_lr(lz, run.optimizer, run.momentum) if lz > 0 else None
+    return None if bound is None else float(bound * SAFETY)  # Adam & co.: no bound
 
 
 def rule_data(run: Run) -> list[Finding]:

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from gradwise import no_grad
 from gradwise import optim as _optim
 from gradwise._hooks import fit_hooks
+from gradwise._scaling import standardize
 from gradwise.training import DivergenceWarning, TrainResult, train
 
 __all__ = ["GradientEstimator", "make_optimizer", "OPTIMIZERS"]
@@ -200,12 +201,8 @@ class GradientEstimator(BaseEstimator):
         if not self.standardize:
             self.x_mean_ = self.x_scale_ = None
             return X
-        self.x_mean_ = X.mean(axis=0)
-        scale = X.std(axis=0)
-        # a constant column keeps scale 1, as in sklearn.preprocessing.StandardScaler
-        scale[scale < 10 * np.finfo(X.dtype).eps * np.maximum(1.0, np.abs(self.x_mean_))] = 1.0
-        self.x_scale_ = scale
-        return (X - self.x_mean_) / self.x_scale_
+        Z, self.x_mean_, self.x_scale_ = standardize(X)
+        return Z
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return X if self.x_mean_ is None else (X - self.x_mean_) / self.x_scale_

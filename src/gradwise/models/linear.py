@@ -19,6 +19,7 @@ from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from gradwise import nn
+from gradwise._scaling import unscale_linear
 from gradwise.models._base import GradientEstimator, _ClassifierOutputs
 
 __all__ = ["LinearRegression", "PolynomialRegression", "LogisticRegression"]
@@ -32,8 +33,7 @@ def _linear_coefs(est, model: nn.Linear) -> tuple[np.ndarray, np.ndarray]:
     W = model.weight.data.copy()
     b = model.bias.data.copy()
     if est.x_mean_ is not None:
-        W = W / est.x_scale_
-        b = b - W @ est.x_mean_
+        W, b = unscale_linear(W, b, est.x_mean_, est.x_scale_)
     return W, b
 
 
