@@ -92,3 +92,15 @@ def test_relu_kinks_crossed_along_random_directions_are_not_a_scale_fault():
     assert r.ok and set(r.codes()) <= {"gradient.kink"}
     wrong = gw.check_gradient(*_relu_net_problem(3, factor=2.0), autodiff=False)
     assert "gradient.scale" in wrong.codes() and not wrong.ok
+
+
+def test_adam_on_unscaled_features_gets_a_diagnosis():
+    # the conditioning rule multiplied Adam's missing stability bound (None) by a factor
+    from sklearn.datasets import load_diabetes
+
+    from gradwise.models import LinearRegression
+
+    d = load_diabetes(scaled=False)
+    m = LinearRegression(optimizer="adam", lr=1.0, epochs=50).fit(d.data[:, [2]], d.target)
+    (f,) = [f for f in m.diagnosis_.findings if f.code == "data.ill_conditioned"]
+    assert f.fix == {"standardize": True}  # no lr: Adam has no 2/λmax bound
