@@ -161,3 +161,11 @@ def test_train_size_one_loss_is_accepted_and_exact():
     r = X @ w0.ravel() + b0[0] - y
     assert res.loss_curve[0] == pytest.approx(np.mean(r**2), rel=1e-12)
     np.testing.assert_allclose(model.weight.data.ravel(), w0.ravel() - 0.1 * 2 / len(y) * X.T @ r, rtol=1e-12)
+
+
+def test_polynomial_degree_too_large_for_memory_is_a_clear_error():
+    # degree 20 on 10 features: C(30, 20) - 1 = 30,045,014 monomials x 40 rows (9 GB);
+    # PolynomialFeatures.transform raised a bare MemoryError (or the process was killed)
+    X = np.random.default_rng(0).normal(size=(40, 10))
+    with pytest.raises(ValueError, match="makes 30,045,014 monomials: the expanded X would take 8.95 GB"):
+        models.PolynomialRegression(degree=20, epochs=2, diagnose=False).fit(X, X.sum(axis=1))

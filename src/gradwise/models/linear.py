@@ -24,6 +24,10 @@ from gradwise.models._base import GradientEstimator, _ClassifierOutputs
 
 __all__ = ["LinearRegression", "PolynomialRegression", "LogisticRegression"]
 
+#: Largest expanded feature matrix PolynomialRegression builds (degree d on p features
+#: has C(p+d, d) - 1 monomials; scikit-learn's PolynomialFeatures allocates them all).
+MAX_EXPANDED_BYTES = 2 * 1024**3
+
 _REGRESSION_LOSSES = {"mse": "mean", "sse": "sum"}
 
 
@@ -221,7 +225,15 @@ class PolynomialRegression(LinearRegression):
 
     def _expand(self, X, fit=False):
         if fit:
-            self._poly = PolynomialFeatures(self.degree, include_bias=False).fit(X)
+            poly = PolynomialFeatures(self.degree, include_bias=False).fit(X)
+            size = poly.n_output_features_ * X.shape[0] * X.dtype.itemsize
+            if size > MAX_EXPANDED_BYTES:  # transform would allocate it (MemoryError or worse)
+                raise ValueError(
+                    f"degree {self.degree} on {X.shape[1]} features makes {poly.n_output_features_:,} "
+                    f"monomials: the expanded X would take {size / 1024**3:.3g} GB; use a lower degree "
+                    "or fewer features"
+                )
+            self._poly = poly
             self.powers_ = self._poly.powers_
         return self._poly.transform(X).astype(X.dtype, copy=False)
 
