@@ -50,6 +50,9 @@ def test_blown_up_network_is_lr_too_high_with_the_bound_from_the_start(digits_bl
     assert d.jump == pytest.approx(h[1] / h[0], rel=1e-12)
     assert f.fix["lr"] < ev["bound"] < 0.1
     assert f.verified["ok"] is True and f.verified["loss_end"] < h[0]
+    # "the run ended at" is the loss on all 1797 rows, not on the 1024-row probe sample
+    ended = float(f.verified["summary"].split("the run ended at ")[1].rstrip(")"))
+    assert ended == pytest.approx(np.mean((est.predict(X) - y) ** 2), rel=2e-6)  # 6 digits
     # the dead units are a consequence: their fix is the same smaller step
     dead = next(f for f in d.findings if f.code == "activations.dead_relu")
     assert dead.fix == f.fix and "loss explosion" in dead.message

@@ -424,6 +424,12 @@ def _from_model(run: rules.Run) -> None:
         p = {k: np.array(run.final_params.get(k, v), dtype=float) for k, v in p.items()}
     run.objective = Objective(f, p)
     run.final_params = p
+    if Xp is not run.X:  # the loss at the end on ALL rows, as reports and fixes quote it
+        f_all, _ = model_objective(run.model, run.loss_fn, run.X, run.y)
+        try:
+            run.cache["final_loss"] = float(np.asarray(getattr(v := f_all(p), "data", v)))
+        except (FloatingPointError, OverflowError, ValueError):
+            pass
     start = run.initial_params
     run.start = (run.objective.flat({k: start.get(k, v) for k, v in p.items()})
                  if start else None)

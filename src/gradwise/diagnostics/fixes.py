@@ -311,6 +311,8 @@ def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
 
 def _run_loss(run: Run) -> float:
     """The loss at the end of the run on all the data (else its last finite logged loss)."""
+    if math.isfinite(run.cache.get("final_loss", math.nan)):  # probes ran on a subsample
+        return run.cache["final_loss"]
     if run.objective is not None:
         try:
             v = run.objective.value(run.objective.x0)
