@@ -208,3 +208,23 @@ def test_load_csv_feature_lists(workdir, features, message):
     (workdir / "ok.csv").write_text(OK)
     with pytest.raises(DataError, match=message):
         load_csv(workdir / "ok.csv", features=features)
+
+
+@pytest.mark.parametrize("expression, message", [
+    ("f = exp(x, x)", "exp() takes 1 argument, got 'exp(x, x)'"),  # was a TypeError traceback
+    ("f = maximum(x)", "maximum() takes 2 arguments"),
+])
+def test_explain_wrong_number_of_arguments(runner, expression, message):
+    r = runner.invoke(app, ["explain", expression, "--values", "x=2"])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith("gradwise: error: ") and r.stderr.count("\n") == 1
+    assert message in r.stderr
+
+
+def test_explain_alias_keeps_the_input_name():
+    # "f = x; g = f * 2" renamed the input x to f: the trace said dg/df = 2, not dg/dx
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, ["explain", "f = x; g = f * 2", "--values", "x=2"])
+    assert r.exit_code == 0
+    assert "dg/dx = 2" in r.stdout and "dg/df" not in r.stdout

@@ -37,6 +37,10 @@ FUNCTIONS = (
 )
 
 
+#: Number of arguments of each allowed function (1 unless listed).
+_ARITY = {"maximum": 2, "minimum": 2}
+
+
 def parse_values(text: str | None) -> dict[str, float]:
     """Parse ``"x=4,y=-3,z=5"`` into ``{"x": 4.0, "y": -3.0, "z": 5.0}``.
 
@@ -95,6 +99,12 @@ class _Evaluator:
             if fn is None:
                 raise ExpressionError(
                     f"function {node.func.id!r} is not allowed; allowed: {', '.join(FUNCTIONS)}"
+                )
+            arity = _ARITY.get(node.func.id, 1)
+            if len(node.args) != arity or any(isinstance(a, ast.Starred) for a in node.args):
+                raise ExpressionError(
+                    f"{node.func.id}() takes {arity} argument{'s' if arity > 1 else ''}, "
+                    f"got {_node_text(node)!r}"
                 )
             return fn(*(self(a) for a in node.args))
         raise ExpressionError(
@@ -171,7 +181,8 @@ def _run(tree: ast.Module, values: dict[str, float]) -> tuple[Any, dict[str, Any
             value = ev(stmt.value)
             if not isinstance(value, gradwise.Tensor):
                 value = gradwise.Tensor(value)
-            value.name = name
+            if not any(value is v for v in env.values()):  # an alias (g = x) keeps x's name
+                value.name = name
             env[name] = output = value
         elif isinstance(stmt, ast.Expr) and i == len(tree.body) - 1:
             output = ev(stmt.value)
