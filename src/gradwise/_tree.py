@@ -7,13 +7,11 @@ way locations are named (``W[1, 2]``, ``params['b'][0]``) are defined once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-__all__ = ["Leaf", "flatten", "unflatten", "tree_map", "entry_name", "iter_entries", "is_leaf"]
+__all__ = ["Leaf", "flatten", "unflatten", "tree_map", "entry_name", "is_leaf"]
 
 
 @dataclass(frozen=True)
@@ -116,9 +114,3 @@ def entry_name(leaf_name: str, index: tuple, shape: tuple) -> str:
     if len(shape) == 0:
         return leaf_name
     return f"{leaf_name}[{', '.join(str(int(i)) for i in index)}]"
-
-
-def iter_entries(leaf_name: str, arr: np.ndarray) -> Iterator[tuple[tuple, str]]:
-    """Yield ``(index, name)`` for every entry of ``arr`` in C order."""
-    for idx in np.ndindex(*np.shape(arr)):
-        yield idx, entry_name(leaf_name, idx, np.shape(arr))

@@ -16,7 +16,7 @@ from scipy.special import expit
 from gradwise.autodiff import functions as F
 from gradwise.autodiff.tensor import P, Tensor, _Mode, _wrap, apply
 
-__all__ = ["SUPPORTED_UFUNCS", "SUPPORTED_FUNCTIONS", "supported"]
+__all__ = ["supported"]
 
 
 def _ufunc_map():
@@ -272,8 +272,6 @@ def supported() -> list[str]:
     return sorted(names)
 
 
-SUPPORTED_FUNCTIONS = _FUNCS
-SUPPORTED_UFUNCS = property(lambda self: _UFUNCS)
 
 Tensor.__array_ufunc__ = array_ufunc
 Tensor.__array_function__ = array_function

@@ -1,13 +1,15 @@
-"""The Tensor, grad mode, and the backward pass.
+"""The Tensor, grad mode, and the recording of operations.
 
 Reverse-mode automatic differentiation as in Griewank & Walther, *Evaluating
 Derivatives* (2nd ed., SIAM 2008), ch. 3: the forward pass records, for every
-result, the primitive that made it and its inputs; ``backward`` visits the
-recorded graph in reverse topological order and applies each primitive's
-vector-Jacobian product (VJP) from the one rule table in :mod:`.rules`.
+result, the primitive that made it and its inputs (:func:`apply`);
+``Tensor.backward`` hands the recorded graph to :mod:`.engine`, which visits it
+in reverse topological order and applies each primitive's vector-Jacobian
+product (VJP) from the one rule table in :mod:`.rules`.
 
-Design follows HIPS autograd (one VJP table, broadcasting undone once, here in
-:func:`_unbroadcast`) and micrograd (an iterative, readable backward pass).
+Design follows HIPS autograd (one VJP table, broadcasting undone once, in
+:func:`gradwise.autodiff.engine.unbroadcast`) and micrograd (an iterative,
+readable backward pass). In-place safety follows PyTorch's version counters.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class Optimum(Result):
     """A reference optimum (a :class:`~gradwise.Result`).
 
     Keys: ``params`` (the optimum, same structure as the user's parameters),
-    ``loss`` (loss at the optimum), ``method`` (``"lstsq"``, ``"lbfgs"``,
+    ``loss`` (loss at the optimum), ``method`` (``"lstsq"``,
     ``"newton"``), and when computed from a loss function: ``x`` (flat optimum),
     ``eigenvalues``/``eigenvectors`` of the (constant) Hessian.
     """

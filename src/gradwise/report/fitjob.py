@@ -609,7 +609,7 @@ def _parameters(job: Job, est: Any, result: Any) -> dict[str, Any]:
 
 def _optimum(job: Job, est: Any, metrics: dict, diagnosis: Any) -> dict | None:
     """The reference optimum in the data's original units, and the run's distance
-    to it: ordinary least squares for linear/polynomial regression, L-BFGS for
+    to it: ordinary least squares for linear/polynomial regression, Newton (IRLS) for
     binary logistic regression (:mod:`gradwise.diagnostics.optimum`); for other
     models the optimum loss the diagnosis found, if any."""
     from gradwise.diagnostics.optimum import least_squares, logistic
