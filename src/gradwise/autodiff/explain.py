@@ -187,10 +187,29 @@ def explain(f: Tensor, names: dict | None = None) -> str:
 
 
 def to_dot(f: Tensor, names: dict | None = None) -> str:
-    """Graphviz DOT text of the graph of ``f``: one box per tensor (label, op,
-    value, and ``.grad`` where present), an edge from each input to its result.
+    """Graphviz DOT text of the graph of ``f``.
 
-    Render with ``dot -Tpng graph.dot -o graph.png``.
+    Parameters
+    ----------
+    f : Tensor
+        The output whose graph is drawn (its graph must not have been freed).
+    names : dict {Tensor: str}, optional
+        Labels, as in :func:`explain` (default: ``name``, the caller's variable
+        names, then ``v1``, ``v2``, ...).
+
+    Returns
+    -------
+    str
+        A ``digraph``: one record node per tensor (label, op, value, and
+        ``.grad`` where present) and an edge from each input to its result.
+        Render with ``dot -Tpng graph.dot -o graph.png``.
+
+    Raises
+    ------
+    TypeError
+        ``f`` is not a Tensor.
+    RuntimeError
+        The graph was freed by ``backward()``.
     """
     if not isinstance(f, Tensor):
         raise TypeError("to_dot() needs a Tensor")

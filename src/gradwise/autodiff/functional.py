@@ -110,7 +110,38 @@ def value_and_grad(f, argnums=0):
 
 
 def grad(f, argnums=0):
-    """Return a function computing the gradient of scalar ``f`` (see :func:`value_and_grad`)."""
+    """Return a function computing the gradient of scalar ``f`` (JAX's ``jax.grad``).
+
+    Parameters
+    ----------
+    f : callable
+        Returns a scalar Tensor computed from its arguments with Tensor/NumPy
+        operations (``np.exp``, ``@``, ``np.sum`` ... on Tensors differentiate).
+    argnums : int or tuple of int, default 0
+        Which positional arguments to differentiate.
+
+    Returns
+    -------
+    callable
+        ``(*args, **kwargs) -> gradient``: NumPy arrays in the structure of the
+        differentiated argument (array, tuple/list or dict of arrays; a tuple of
+        such structures when ``argnums`` is a tuple). float32 arguments give
+        float32 gradients.
+
+    Raises
+    ------
+    TypeError
+        ``f`` does not return a Tensor (it called ``float()``, ``.item()`` or
+        converted to NumPy), or ``argnums`` is out of range.
+    ValueError
+        ``f`` returns a non-scalar.
+
+    Examples
+    --------
+    >>> import numpy as np, gradwise as gw
+    >>> gw.grad(lambda w: (w ** 2).sum())(np.array([1.0, 2.0]))
+    array([2., 4.])
+    """
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):

@@ -736,5 +736,28 @@ def _rebuild(cls, data, requires_grad, name, grad):
 
 
 def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
-    """Create a :class:`Tensor` (copies ``data``); see :class:`Tensor` for the parameters."""
+    """Create a :class:`Tensor` (PyTorch's ``torch.tensor``).
+
+    Parameters
+    ----------
+    data : array_like
+        Numbers, nested lists or an array; copied.
+    requires_grad : bool, default False
+        Record operations for :meth:`Tensor.backward`.
+    dtype : numpy dtype, optional
+        Default: float64 for Python floats, the array's own dtype otherwise;
+        integer or bool data that requires a gradient becomes float64.
+    name : str, optional
+        Label used by :func:`gradwise.explain` and :func:`gradwise.to_dot`.
+
+    Returns
+    -------
+    Tensor
+
+    Raises
+    ------
+    TypeError
+        Non-numeric data, a non-float dtype with ``requires_grad``, or a list
+        of Tensors that require gradients (use :func:`gradwise.stack`).
+    """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
