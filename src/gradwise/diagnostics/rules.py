@@ -120,7 +120,12 @@ KAPPA_ROWS = 5_000
 #: activations saturate or vanish within a few layers (Glorot & Bengio 2010, §4.2)
 INIT_RATIO = math.sqrt(10.0)
 #: activations.saturated / dead_relu: fraction of saturated activations (or dead
-#: units) in a layer above which most gradient paths through it are cut
+#: units) in a layer above which most gradient paths through it are cut (a
+#: majority rule: with more than half of the units cut, the layer's Jacobian has
+#: lost most of its rank; Lu et al., "Dying ReLU and initialization", 2020, call a
+#: network born dead when its units are inactive for all inputs). An empirical
+#: line: the healthy runs of the test suite stay far below it, the S4 raw-feature
+#: run (100% saturated) far above.
 SATURATED_MAX = 0.5
 DEAD_MAX = 0.5
 #: gradients.vanishing / exploding: RMS gradient of the first weight block over the
@@ -139,10 +144,15 @@ NOISE_GAP = 0.01
 #: formula is a small-step approximation, hence the margin). For a loss written as
 #: a sum over samples tr(H) is n times larger and the floor more lenient.
 MISADJUSTMENT_MARGIN = 2.0
-#: loss.plateau_chance: the cross-entropy within CHANCE_RTOL of ln C (chance level)
+#: loss.plateau_chance: the cross-entropy within CHANCE_RTOL of ln C, the loss of
+#: predicting the uniform distribution (chance level; Goodfellow, Bengio &
+#: Courville 2016, §8.2.3 on plateaus). 2% of ln 2 = 0.014 nats: a model that
+#: learned anything beyond the class prior is further away.
 CHANCE_RTOL = 0.02
 #: model.capacity: at its own optimum the model explains less than this fraction of
-#: the baseline loss (best constant predictor)
+#: the baseline loss (best constant predictor), i.e. R² < 0.1 for least squares
+#: (a linear model on XOR has R² = 0 at its optimum). An empirical line; it is
+#: only applied where the model's optimum is known exactly (linear/logistic).
 CAPACITY_GAIN = 0.1
 
 
