@@ -170,3 +170,19 @@ def test_diagnose_with_a_monitor_alone():
     d = gradwise.diagnose(monitor=mon, lr=1.5)
     f = {f.code: f for f in d.findings}["lr.too_high"]
     assert f.evidence["bound"] == pytest.approx(1.0, rel=1e-6)  # 2/lambda_max from the growth x4
+
+
+@pytest.mark.parametrize("result", [[24.33, 355.9, 3.73e4], "loss.txt", {"lr": [0.01]}])
+def test_diagnose_refuses_a_result_that_is_not_a_run(result):
+    # a list of losses passed as `result` (history= forgotten) was an empty, healthy diagnosis
+    with pytest.raises(TypeError, match="result must be a gradwise.train result"):
+        gradwise.diagnose(result, lr=0.01)
+
+
+def test_diagnose_a_result_with_per_epoch_losses_only():
+    # {'loss_curve': ...} without 'step_loss' was ignored (no findings); S5's log every 10
+    # steps read as 10 steps per epoch gives the bound 8.84e-3 (SCENARIOS.md)
+    d = gradwise.diagnose({"loss_curve": [24.33, 355.9, 3.73e4, 3.94e6, 4.17e8], "lr": [0.01],
+                           "n_steps": 50, "n_epochs": 5})
+    assert d.codes() == ["lr.too_high"]
+    assert d.findings[0].evidence["bound"] == pytest.approx(8.84e-3, rel=0.01)

@@ -363,9 +363,19 @@ def diagnose(
 
 def _from_result(run: rules.Run, result: Any) -> None:
     get = result.get if hasattr(result, "get") else (lambda k, d=None: getattr(result, k, d))
+    if isinstance(result, (str, bytes)) or (get("step_loss") is None and get("loss_curve") is None):
+        # a list of losses given as `result` was diagnosed as an empty, healthy run
+        raise TypeError(
+            f"result must be a gradwise.train result (or a dict with 'step_loss' or 'loss_curve'), "
+            f"got {type(result).__name__}; for a list of logged losses use history=..., every=..."
+        )
     if run.history is None and get("step_loss") is not None:
         run.history = np.asarray(get("step_loss"), dtype=float)
         run.every = 1
+    elif run.history is None:  # per-epoch losses only: one entry per epoch of steps
+        run.history = np.asarray(get("loss_curve"), dtype=float)
+        n_steps, n_epochs = get("n_steps"), get("n_epochs")
+        run.every = max(1, round(n_steps / n_epochs)) if n_steps and n_epochs else 1
     lrs = get("lr")
     if run.lr is None and lrs is not None and len(np.atleast_1d(lrs)):
         run.lr = float(np.atleast_1d(lrs)[-1])
