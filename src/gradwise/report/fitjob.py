@@ -343,11 +343,14 @@ def parse_patience(text: str | None) -> int | None | str:
     return int(t)
 
 
-#: Rough cost model of one training run, measured on this code (2 cores, float64):
-#: about 60 µs of fixed cost per optimizer step (autodiff graph, optimizer, loop)
-#: plus about 4 ns per row and parameter (forward and backward pass).
+#: Rough cost model of one training run, measured on this code (2 cores, float64;
+#: within 2x, on the safe side, for 30x2 linear up to 60000x784 MLP epochs): about
+#: 60 µs of fixed cost per optimizer step (autodiff graph, optimizer, loop), 0.2 ns
+#: per row and parameter (matrix products of forward and backward pass) and 8 ns
+#: per row and unit (element-wise activations and their gradients).
 STEP_SECONDS = 6e-5
-ROW_PARAMETER_SECONDS = 4e-9
+ROW_PARAMETER_SECONDS = 2e-10
+ROW_UNIT_SECONDS = 8e-9
 #: A run estimated to take longer than this is refused (it would look like a hang,
 #: and no run that needs it is a sensible gradient descent from the command line).
 MAX_SECONDS = 3600.0
@@ -369,18 +372,19 @@ def _check_cost(spec: ModelSpec, estimator: Any, n_rows: int, n_features: int, n
     n_outputs = 1 if n_classes <= 2 else n_classes
     n_par = n_parameters(spec, n_features, n_classes)
     batch = estimator.batch_size or n_rows
+    units = n_outputs
     if n_par is None:
         n_par, units = _mlp_sizes(spec, estimator, n_features, n_outputs)
+        units += n_outputs
         need = 8 * (4 * n_par + 3 * batch * units)
         if need > MAX_BYTES:
             raise BadInput(
                 f"--model {spec.text} has {n_par:,} parameters and would need about {need / 1024**3:.0f} GB "
                 f"of memory for batches of {batch} rows; use fewer hidden units or a smaller --batch-size"
             )
-    if spec.kind == "poly":
-        n_par += n_rows  # the expanded features are computed too
     steps = estimator.epochs * math.ceil(n_rows / batch)
-    seconds = steps * STEP_SECONDS + estimator.epochs * n_rows * n_par * ROW_PARAMETER_SECONDS
+    per_row = n_par * ROW_PARAMETER_SECONDS + units * ROW_UNIT_SECONDS
+    seconds = steps * STEP_SECONDS + estimator.epochs * n_rows * per_row
     if seconds > MAX_SECONDS:
         hours = seconds / 3600
         took = f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:,.0f} days"
