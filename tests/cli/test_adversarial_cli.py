@@ -239,3 +239,11 @@ def test_cost_model_does_not_refuse_ordinary_runs():
     est.epochs = 100_000
     with pytest.raises(fitjob.BadInput, match="--epochs 100000 would take about"):
         fitjob._check_cost(spec, est, 20_000, 784, 10)
+
+
+@pytest.mark.parametrize("model", [[], ["--model", "mlp:4"]])
+def test_text_target_without_repeats_is_not_classes(runner, workdir, listing, model):
+    # a date column as target: logistic was refused with "20 rows but ... 40 parameters",
+    # an mlp trained a 20-class classifier on it
+    (workdir / "dates.csv").write_text("x,y\n" + "".join(f"{i},2024-01-{i + 1:02d}\n" for i in range(20)))
+    _bad(runner, workdir, listing, ["dates.csv", *model], "the target has 20 different text values in 20 rows (2024-01-01")

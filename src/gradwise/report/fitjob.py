@@ -206,6 +206,11 @@ def infer_task(y: np.ndarray, spec: ModelSpec | None, loss: str | None, dataset_
             f"(e.g. {y[np.flatnonzero(np.mod(y, 1))[0]]:g}); use --model linear (or --loss mse) for a numeric target"
         )
     n_classes = len(np.unique(y))
+    if _is_labels(y) and n_classes > 2 and n_classes > len(y) / 2:
+        raise BadInput(
+            f"the target has {n_classes} different text values in {len(y)} rows ({', '.join(map(str, y[:2]))}, "
+            "...): class labels repeat, so it looks like an identifier or a date; choose another --target"
+        )
     if not _is_labels(y) and n_classes > MAX_NUMERIC_CLASSES:
         raise BadInput(
             f"the target has {n_classes} distinct numeric values, which look like a quantity, not class "
