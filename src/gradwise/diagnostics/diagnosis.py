@@ -414,10 +414,13 @@ def _from_model(run: rules.Run) -> None:
     """Curvature and activation probes of a model on the data (a fixed subsample
     of PROBE_SAMPLES rows for a network on a large data set)."""
     # only an affine model under a squared error is quadratic in its parameters:
-    # anything else skips the Newton probe (n HVPs)
+    # anything else skips the Newton probe (n HVPs). A loss without a name (a user's
+    # function, e.g. lambda out, y: mse(out.reshape(-1), y)) on an affine model gets
+    # the probe, which itself says whether the loss is quadratic (such a run was
+    # treated as a network: no optimum, no convergence.not_reached)
     kinds = {type(m).__name__ for _, m in run.model.named_modules()}
     run.network = not (kinds <= {"Linear", "Sequential", "Identity"}
-                       and getattr(run.loss_fn, "name", None) == "mse")
+                       and getattr(run.loss_fn, "name", "mse") == "mse")
     Xp, yp, scale = run.X, run.y, 1.0
     if run.network and len(run.X) > PROBE_SAMPLES:
         idx = np.sort(np.random.default_rng(0).choice(len(run.X), PROBE_SAMPLES, replace=False))
