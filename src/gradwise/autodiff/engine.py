@@ -70,9 +70,8 @@ def _collect(roots):
         if ctx is _FREED:
             raise RuntimeError(_FREED_MSG)
         nodes.append(t)
-        for a in ctx[1]:
-            if isinstance(a, Tensor) and a.requires_grad:
-                stack.append(a)
+        for _, a in ctx[7]:
+            stack.append(a)
     nodes.sort(key=_seq, reverse=True)
     return nodes, leaves
 
@@ -127,7 +126,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 continue
             if wanted is not None and id(node) in wanted:
                 found[id(node)] = g
-            prim, args, vals, kw, versions, _, own = node._ctx
+            prim, args, vals, kw, versions, _, own, plan = node._ctx
             if node._version[0] != own:
                 raise _stale(prim)  # its own result, reused by the VJP, was overwritten
             for a, v in zip(args, versions):
@@ -135,9 +134,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     raise _stale(prim)
             ans, use = (node, args) if create_graph else (node.data, vals)
             vjps, nary = prim.vjps, prim.nary
-            for i, a in enumerate(args):
-                if not (isinstance(a, Tensor) and a.requires_grad):
-                    continue
+            for i, a in plan:
                 if nary:
                     gi = vjps(i, g, ans, *use, **kw)
                 else:

@@ -173,20 +173,22 @@ _NOKW: dict = {}
 def apply(prim, *args, **kw):
     """Run ``prim`` forward on Tensors/arrays and record it when needed."""
     vals = []
-    need = False
-    for a in args:
+    versions = []
+    plan = []  # (position, tensor) of the arguments that need a gradient
+    for i, a in enumerate(args):
         if isinstance(a, Tensor):
             vals.append(a.data)
+            versions.append(a._version[0])
             if a.requires_grad:
-                need = True
+                plan.append((i, a))
         else:
             vals.append(a)
+            versions.append(None)
     out = prim.fwd(*vals, **kw)
-    view = prim.view and isinstance(args[0], Tensor) and np.may_share_memory(out, vals[0])
-    if need and _Mode.enabled:
-        versions = tuple(a._version[0] if isinstance(a, Tensor) else None for a in args)
+    view = prim.view and versions[0] is not None and np.may_share_memory(out, vals[0])
+    if plan and _Mode.enabled:
         t = _wrap(out, True, (prim, args, vals, kw, versions, _next_seq(),
-                              versions[0] if view else 0))
+                              versions[0] if view else 0, plan))
     else:
         t = _wrap(out)
     if view:
@@ -202,12 +204,15 @@ def _binary(prim, a, b):
     if isinstance(b, Tensor):
         out = prim.fwd(av, b.data)
         if _Mode.enabled and (a.requires_grad or b.requires_grad):
+            plan = ((0, a), (1, b)) if a.requires_grad and b.requires_grad else (
+                ((0, a),) if a.requires_grad else ((1, b),))
             return _wrap(out, True, (prim, (a, b), (av, b.data), _NOKW, (a._version[0], b._version[0]),
-                                     _next_seq(), 0))
+                                     _next_seq(), 0, plan))
     else:
         out = prim.fwd(av, b)
         if _Mode.enabled and a.requires_grad:
-            return _wrap(out, True, (prim, (a, b), (av, b), _NOKW, (a._version[0], None), _next_seq(), 0))
+            return _wrap(out, True, (prim, (a, b), (av, b), _NOKW, (a._version[0], None), _next_seq(), 0,
+                                     ((0, a),)))
     return _wrap(out)
 
 
@@ -215,14 +220,16 @@ def _rbinary(prim, a, b):
     """Reflected operator: ``b (op) a`` where ``b`` is not a Tensor."""
     out = prim.fwd(b, a.data)
     if _Mode.enabled and a.requires_grad:
-        return _wrap(out, True, (prim, (b, a), (b, a.data), _NOKW, (None, a._version[0]), _next_seq(), 0))
+        return _wrap(out, True, (prim, (b, a), (b, a.data), _NOKW, (None, a._version[0]), _next_seq(), 0,
+                                 ((1, a),)))
     return _wrap(out)
 
 
 def _unary(prim, a):
     out = prim.fwd(a.data)
     if _Mode.enabled and a.requires_grad:
-        return _wrap(out, True, (prim, (a,), (a.data,), _NOKW, (a._version[0],), _next_seq(), 0))
+        return _wrap(out, True, (prim, (a,), (a.data,), _NOKW, (a._version[0],), _next_seq(), 0,
+                                 ((0, a),)))
     return _wrap(out)
 
 
@@ -530,7 +537,7 @@ class Tensor:
         # array keep their counter; users of this object see a new version
         version = self._version[0] + 1
         self.data = new.data
-        self._ctx = None if new._ctx is None else new._ctx[:6] + (version,)
+        self._ctx = None if new._ctx is None else new._ctx[:6] + (version,) + new._ctx[7:]
         self.requires_grad = new.requires_grad
         self._version = [version]
 
