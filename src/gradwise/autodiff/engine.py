@@ -26,6 +26,8 @@ def unbroadcast(g, shape, op="?", argnum=0):
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
+    if lead == 1 and gshape[1:] == shape and type(g) is np.ndarray:
+        return np.add.reduce(g, axis=0)  # the common case: a bias broadcast over rows
     if lead >= 0:
         axes = tuple(range(lead)) + tuple(
             i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1
@@ -161,7 +163,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 continue
             # a VJP may pass the same array on to several leaves (add) or a view of
             # the upstream gradient (reshape): each .grad must own its memory
-            if not create_graph and (id(g) in handed_out or not g.flags.owndata):
+            if not create_graph and (id(g) in handed_out or getattr(g, "base", None) is not None):
                 g = g.copy()
             handed_out.add(id(g))
             _accumulate_leaf(leaf, g, create_graph)
