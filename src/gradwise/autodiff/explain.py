@@ -74,7 +74,7 @@ def _expr(node, labels):
         return f"{parts[0]} {prim.symbol} {parts[1]}"
     if prim.name == "neg":
         return f"-{parts[0]}"
-    extra = [f"{k}={v!r}" for k, v in kw.items() if k not in ("idx",)]
+    extra = [f"{k}={v!r}" for k, v in kw.items() if k not in ("idx", "saved")]
     if "idx" in kw:
         return f"{parts[0]}[{kw['idx']!r}]"
     return f"{prim.name}({', '.join(parts + extra)})"

@@ -31,13 +31,17 @@ __all__ = ["PRIMITIVES", "defprim"]
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def defprim(name, fwd, *vjps, nary=False, formulas=None, symbol=None, view=False):
+def defprim(name, fwd, *vjps, nary=False, formulas=None, symbol=None, view=False,
+            saves=False):
     """Register a primitive in the table and in the namespace ``P``.
 
     ``view=True`` marks primitives whose result may be a NumPy view of the first
-    argument (it then shares that tensor's version counter)."""
+    argument (it then shares that tensor's version counter). ``saves=True`` marks
+    a forward that returns ``(result, saved)``: ``saved`` reaches the VJPs as the
+    keyword ``saved`` (plain values; a VJP recording a second-order graph must
+    recompute instead)."""
     prim = Primitive(name, fwd, vjps[0] if nary else vjps, nary=nary, formulas=formulas,
-                     symbol=symbol, view=view)
+                     symbol=symbol, view=view, saves=saves)
     PRIMITIVES[name] = prim
     setattr(P, name, prim)
     return prim
@@ -494,30 +498,41 @@ def _xent_scale(g, n, reduction):
 def _softmax_xent_fwd(z, t, reduction="none"):
     """Cross-entropy -Σ_c t_c log softmax(z)_c of logits z (n, C) per sample
     (``reduction="none"``) or its mean/sum; t is class indices (n,) or class
-    probabilities (n, C)."""
-    lse = _logsumexp_fwd(z, axis=1)
+    probabilities (n, C). Also returns log softmax(z) for the VJP."""
+    m = np.max(z, axis=1, keepdims=True)
+    zs = z - np.where(np.isfinite(m), m, 0)
+    logp = zs - np.log(np.sum(np.exp(zs), axis=1, keepdims=True))
     if t.ndim == 1:
-        per = lse - z[np.arange(len(z)), t]
+        per = -logp[np.arange(len(z)), t]
     else:
-        per = lse * t.sum(axis=1) - (t * z).sum(axis=1)
-    if reduction == "none":
-        return per
-    return per.mean() if reduction == "mean" else per.sum()
+        per = -(t * logp).sum(axis=1)
+    if reduction != "none":
+        per = per.mean() if reduction == "mean" else per.sum()
+    return per, logp
 
 
-def _softmax_xent_dz(g, ans, z, t, reduction="none"):
+def _softmax_xent_dz(g, ans, z, t, reduction="none", saved=None):
     tv = _v(t)
-    p = apply(P.softmax, z, axis=1) if isinstance(z, Tensor) else _softmax_fwd(z, axis=1)
     scale = _xent_scale(g, len(tv), reduction)
+    if isinstance(z, Tensor):  # second order: softmax as a recorded op
+        p = apply(P.softmax, z, axis=1)
+        if tv.ndim == 1:
+            return (p - _onehot(tv, _v(z).shape[1], _v(p).dtype)) * scale
+        return (p * t.sum(axis=1, keepdims=True) - t) * scale
+    p = np.exp(saved)  # softmax(z) from the forward's log softmax
     if tv.ndim == 1:
-        return (p - _onehot(tv, _v(z).shape[1], _v(p).dtype)) * scale
-    return (p * t.sum(axis=1, keepdims=True) - t) * scale
+        p[np.arange(len(tv)), tv] -= 1
+    else:
+        p *= tv.sum(axis=1, keepdims=True)
+        p -= tv
+    p *= scale
+    return p
 
 
-def _softmax_xent_dt(g, ans, z, t, reduction="none"):
-    ls = apply(P.log_softmax, z, axis=1) if isinstance(z, Tensor) else _log_softmax_fwd(z, 1)
+def _softmax_xent_dt(g, ans, z, t, reduction="none", saved=None):
+    ls = apply(P.log_softmax, z, axis=1) if isinstance(z, Tensor) else saved
     return -ls * _xent_scale(g, len(_v(t)), reduction)
 
 
 defprim("softmax_cross_entropy", _softmax_xent_fwd, _softmax_xent_dz, _softmax_xent_dt,
-        formulas=("softmax({0}) - {1}", "-log_softmax({0})"))
+        formulas=("softmax({0}) - {1}", "-log_softmax({0})"), saves=True)

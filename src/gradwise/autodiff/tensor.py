@@ -122,10 +122,12 @@ class Primitive:
         used by :func:`gradwise.explain`.
     """
 
-    __slots__ = ("name", "fwd", "vjps", "nary", "formulas", "symbol", "view")
+    __slots__ = ("name", "fwd", "vjps", "nary", "formulas", "symbol", "view", "saves")
 
-    def __init__(self, name, fwd, vjps, *, nary=False, formulas=None, symbol=None, view=False):
+    def __init__(self, name, fwd, vjps, *, nary=False, formulas=None, symbol=None, view=False,
+                 saves=False):
         self.view = view
+        self.saves = saves
         self.name = name
         self.fwd = fwd
         self.vjps = vjps
@@ -185,6 +187,10 @@ def apply(prim, *args, **kw):
             vals.append(a)
             versions.append(None)
     out = prim.fwd(*vals, **kw)
+    if prim.saves:  # the forward also returns values its VJP reuses (e.g. softmax)
+        out, saved = out
+        if plan:
+            kw = {**kw, "saved": saved}
     view = prim.view and versions[0] is not None and np.may_share_memory(out, vals[0])
     if plan and _Mode.enabled:
         t = _wrap(out, True, (prim, args, vals, kw, versions, _next_seq(),
