@@ -475,7 +475,8 @@ def _linear_dw(g, ans, x, w, b=None):
 
 
 def _linear_db(g, ans, x, w, b=None):
-    return g.reshape((-1, _v(w).shape[0])).sum(axis=0)
+    g2 = g.reshape((-1, _v(w).shape[0]))
+    return g2.sum(axis=0) if isinstance(g2, Tensor) else np.add.reduce(g2, axis=0)
 
 
 defprim("linear", _linear_fwd, lambda g, ans, x, w, b=None: g @ w, _linear_dw, _linear_db,
