@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gradwise._result import Result
+from gradwise._result import Result, jsonable
 from gradwise.diagnostics import fixes, rules
 from gradwise.diagnostics.curvature import (
     Objective,
@@ -66,6 +66,9 @@ class Diagnosis(Result):
         Largest stable learning rate for that optimizer (None for adaptive ones).
     optimum : dict or None
         Reference optimum (parameters and loss) when one exists.
+    reference : dict or None
+        The ``reference`` passed to :func:`diagnose` (the model's own optimum in the
+        user's units, see there), JSON-safe.
     growth : float or None
         Observed asymptotic loss factor per step.
     jump : float or None
@@ -258,7 +261,9 @@ def diagnose(
         The model's own optimum in the user's units, ``{"coef", "intercept",
         "loss", "baseline", "model"}`` (``baseline``: the loss of the best constant
         prediction): verified re-fits are compared with it and ``model.capacity``
-        uses it. The fit hook computes it for linear and logistic regression.
+        uses it. The fit hook computes it for linear and logistic regression. With
+        ``"separable": True`` (linearly separable classes: no finite optimum) it is
+        only reported. Kept, JSON-safe, as ``Diagnosis.reference``.
     verify : bool, default True
         Re-run cheap fixes and report the outcome in ``finding.verified``.
     budget : float, optional
@@ -295,7 +300,7 @@ def diagnose(
                     estimator=estimator, n_classes=n_classes)
     if estimator is not None:
         run.cache["refit_data"] = refit_data if refit_data is not None else (X, y)
-    if reference is not None:
+    if reference is not None and not reference.get("separable"):
         run.cache["reference"] = reference
         if reference.get("baseline") is not None:
             run.cache["capacity"] = {"best": reference["loss"], "baseline": reference["baseline"],
@@ -350,6 +355,7 @@ def diagnose(
         condition=None if sp is None else sp.get("condition"),
         bound=bound,
         optimum=None if q is None else {"params": q["params"], "loss": q["loss"]},
+        reference=None if reference is None else jsonable(reference),
         growth=None if g is None else g["per_step"],
         jump=g["jump"] if g and g["blew_up"] else None,
         lambda_max_end=(run.spectrum["lambda_max"] if run.spectrum_start is not None

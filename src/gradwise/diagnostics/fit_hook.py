@@ -26,7 +26,9 @@ ESTIMATOR_OPTIMIZERS = {"sgd": ("sgd", 0.0), "momentum": ("sgd", 0.9), "adam": (
 
 def _reference(estimator: Any, Xe: np.ndarray, y: np.ndarray) -> dict | None:
     """The optimum of a linear or binary logistic regression in raw units, and the
-    loss of the best constant prediction (for ``model.capacity``)."""
+    loss of the best constant prediction (for ``model.capacity``); for linearly
+    separable classes ``{"loss": 0.0, "separable": True, "model"}`` (no finite
+    optimum). The diagnosis keeps it as ``diagnosis.reference``."""
     name = type(estimator).__name__
     if name in ("LinearRegression", "PolynomialRegression") and y.ndim == 1:
         if getattr(estimator, "loss", "mse") != "mse":
@@ -38,6 +40,9 @@ def _reference(estimator: Any, Xe: np.ndarray, y: np.ndarray) -> dict | None:
     if name == "LogisticRegression" and classes is not None and len(classes) == 2:
         t = (y == classes[1]).astype(float)
         ref = logistic(Xe, t)
+        if ref.get("separable"):  # no finite optimum: the log-loss's infimum is 0
+            return {"loss": 0.0, "separable": True,
+                    "model": "logistic regression (linear decision boundary)"}
         if not ref["converged"]:
             return None
         p = t.mean()

@@ -619,27 +619,20 @@ def _parameters(job: Job, est: Any, result: Any) -> dict[str, Any]:
 def _optimum(job: Job, est: Any, metrics: dict, diagnosis: Any) -> dict | None:
     """The reference optimum in the data's original units, and the run's distance
     to it: ordinary least squares for linear/polynomial regression, Newton (IRLS) for
-    binary logistic regression (:mod:`gradwise.diagnostics.optimum`); for other
+    binary logistic regression, as the fit's diagnosis computed it
+    (``diagnosis.reference``, see :mod:`gradwise.diagnostics.fit_hook`); for other
     models the optimum loss the diagnosis found, if any."""
-    from gradwise.diagnostics.optimum import least_squares, logistic
-
-    kind, ref = job.spec.kind, None
-    if kind in ("linear", "poly"):
-        Xe = job.X if kind == "linear" else np.prod(job.X[:, None, :] ** est.powers_[None], axis=2)
-        ref, final = least_squares(Xe, job.y), metrics["mse"]
-    elif kind == "logistic" and len(job.classes) == 2:
-        ref, final = logistic(job.X, (job.y == est.classes_[1]).astype(float)), metrics["log_loss"]
-        if ref.get("separable"):
-            return {"loss": 0.0, "separable": True,
-                    "note": "the classes are linearly separable: there is no finite optimum; the "
-                            "log-loss tends to 0 (its infimum) as the weights grow without bound "
-                            "(||w|| -> infinity), so gradient descent never converges; add an L2 "
-                            "penalty for a finite optimum"}
-        if not ref["converged"]:
-            ref = None
+    ref = diagnosis.get("reference") if diagnosis is not None else None
+    if ref is not None and ref.get("separable"):
+        return {"loss": 0.0, "separable": True,
+                "note": "the classes are linearly separable: there is no finite optimum; the "
+                        "log-loss tends to 0 (its infimum) as the weights grow without bound "
+                        "(||w|| -> infinity), so gradient descent never converges; add an L2 "
+                        "penalty for a finite optimum"}
     if ref is None:
         opt = diagnosis.get("optimum") if diagnosis is not None else None
         return {"loss": float(opt["loss"])} if opt and opt.get("loss") is not None else None
+    final = metrics["mse" if job.task == "regression" else "log_loss"]
     star = np.r_[np.ravel(ref["coef"]), np.ravel(ref["intercept"])]
     theta = np.r_[np.ravel(est.coef_), np.ravel(est.intercept_)]
     return {
