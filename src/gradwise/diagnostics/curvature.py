@@ -36,6 +36,7 @@ from scipy.linalg import eigh_tridiagonal
 from gradwise._result import Result
 from gradwise._tree import flatten, unflatten
 from gradwise.diagnostics import finite_diff
+from gradwise.optim import ADAPTIVE, normalize
 
 __all__ = [
     "Objective",
@@ -51,8 +52,6 @@ __all__ = [
     "ADAPTIVE",
 ]
 
-#: optimizers whose step is rescaled per coordinate: no λmax bound exists
-ADAPTIVE = frozenset({"adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam"})
 #: number of parameters up to which the Hessian is formed exactly (n HVPs ≤ the
 #: Lanczos budget below, so exact is never more expensive)
 EXACT_MAX = 50
@@ -486,31 +485,10 @@ def sharpness(loss: Any, params: Any = None, *, method: str = "auto", max_hvp: i
 
 
 # --------------------------------------------------------------------------- step bounds
-def _norm_optimizer(optimizer: Any, momentum: float) -> tuple[str, float]:
-    """(name, momentum) of an optimizer given by name or as a gradwise/torch
-    optimizer object (whose momentum is read from its first parameter group)."""
-    if not isinstance(optimizer, str):
-        groups = getattr(optimizer, "param_groups", None) or [{}]
-        momentum = float(groups[0].get("momentum", momentum) or 0.0)
-        cls = type(optimizer).__name__.lower()
-        optimizer = "sgd" if "sgd" in cls else cls
-    name = optimizer.lower()
-    if name in ("gd", "sgd", "bgd", "momentum", "heavy_ball", "heavy-ball"):
-        if not 0.0 <= float(momentum) < 1.0:  # heavy ball diverges for β >= 1 (Polyak 1964)
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        return "sgd", float(momentum)
-    if name in ADAPTIVE:
-        return name, float(momentum)
-    raise ValueError(
-        f"unknown optimizer {optimizer!r}; use 'sgd' (with momentum=β for heavy ball) "
-        f"or one of {sorted(ADAPTIVE)}"
-    )
-
-
 def critical_lr(lam: float, optimizer: str = "sgd", momentum: float = 0.0) -> float | None:
     """The largest stable step for curvature ``lam``: ``2(1+β)/λ`` (β = 0 for plain
     GD); None for adaptive optimizers or ``lam <= 0`` (module docstring)."""
-    name, beta = _norm_optimizer(optimizer, momentum)
+    name, beta = normalize(optimizer, momentum)
     if name in ADAPTIVE or not lam > 0:
         return None
     return 2.0 * (1.0 + beta) / lam
@@ -628,7 +606,7 @@ def stable_lr(
     >>> round(b.bound, 6), round(b.loss_growth, 3)
     (0.00884, 1.594)
     """
-    name, beta = _norm_optimizer(optimizer, momentum)
+    name, beta = normalize(optimizer, momentum)
     if not 0.0 <= beta < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {beta!r}")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.number))

@@ -27,13 +27,13 @@ from gradwise._result import Result, jsonable
 from gradwise.diagnostics import fixes, rules
 from gradwise.diagnostics.curvature import (
     Objective,
-    _norm_optimizer,
     check_objective,
     critical_lr,
     spectrum,
 )
 from gradwise.diagnostics.monitor import Monitor
 from gradwise.diagnostics.optimum import quadratic_optimum
+from gradwise.optim import normalize
 
 __all__ = ["diagnose", "Diagnosis", "model_objective"]
 
@@ -146,7 +146,7 @@ def model_objective(model: Any, loss_fn: Any, X: Any, y: Any) -> tuple[Any, dict
 
 def _optimizer_info(optimizer: Any, momentum: float) -> tuple[str, float, float | None]:
     """(name, momentum, lr) of a string or a gradwise/torch optimizer object."""
-    name, beta = _norm_optimizer(optimizer, momentum)
+    name, beta = normalize(optimizer, momentum)
     if isinstance(optimizer, str):
         return name, beta, None
     lr = (getattr(optimizer, "param_groups", None) or [{}])[0].get("lr")

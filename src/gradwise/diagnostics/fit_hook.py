@@ -16,12 +16,9 @@ import numpy as np
 from gradwise.diagnostics.diagnosis import diagnose
 from gradwise.diagnostics.fixes import BUDGET_FRACTION
 from gradwise.diagnostics.optimum import least_squares, logistic
+from gradwise.optim import ESTIMATOR_OPTIMIZERS
 
-__all__ = ["attach_diagnosis", "ESTIMATOR_OPTIMIZERS"]
-
-#: estimator ``optimizer`` names -> (optimizer, momentum) as the bounds need them
-#: (gradwise.models._base.make_optimizer: "momentum" is heavy ball with 0.9)
-ESTIMATOR_OPTIMIZERS = {"sgd": ("sgd", 0.0), "momentum": ("sgd", 0.9), "adam": ("adam", 0.0)}
+__all__ = ["attach_diagnosis"]
 
 
 def _reference(estimator: Any, Xe: np.ndarray, y: np.ndarray) -> dict | None:

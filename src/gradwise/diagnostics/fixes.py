@@ -46,7 +46,6 @@ import numpy as np
 from gradwise._result import Finding
 from gradwise._scaling import standardize, unscale_linear
 from gradwise.diagnostics import rules
-from gradwise.diagnostics.curvature import ADAPTIVE
 from gradwise.diagnostics.monitor import Monitor
 from gradwise.diagnostics.optimum import (
     design_matrix,
@@ -56,6 +55,7 @@ from gradwise.diagnostics.optimum import (
     tolerance,
 )
 from gradwise.diagnostics.rules import Run
+from gradwise.optim import ADAPTIVE, OPTIMIZER_CLASSES, make
 
 __all__ = ["verify_fixes", "rerun", "default_budget", "BUDGET_FRACTION", "MIN_BUDGET"]
 
@@ -380,7 +380,6 @@ def _retrain(run: Run, fix: dict, budget: float) -> dict:
     """Train a copy of ``run.model`` from the run's initial parameters with ``fix``
     applied, for at most as many epochs as the run and at most ``budget`` seconds."""
     import gradwise
-    from gradwise import optim
     from gradwise.nn import init as nn_init
 
     model = copy.deepcopy(run.model)
@@ -405,12 +404,10 @@ def _retrain(run: Run, fix: dict, budget: float) -> dict:
                 b.data[...] = 0.0
     lr = float(fix.get("lr", run.lr))
     params = [p for p in model.parameters() if p.requires_grad]
-    if run.adaptive:  # re-run with the run's own adaptive method (defaults but lr)
-        cls = {"adamw": optim.AdamW, "rmsprop": optim.RMSprop,
-               "adagrad": optim.Adagrad}.get(run.optimizer, optim.Adam)
-        opt = cls(params, lr=lr)
-    else:
-        opt = optim.SGD(params, lr=lr, momentum=run.momentum)
+    # re-run with the run's own method, defaults but lr (run.optimizer is normalized:
+    # "sgd" or adaptive; Adam stands in for the torch-only Adadelta and NAdam)
+    name = run.optimizer if run.optimizer in OPTIMIZER_CLASSES else "adam"
+    opt = make(name, params, lr, momentum=run.momentum)
     n_hist = len(run.history) if run.history is not None else 100
     epochs = max(1, int(fix.get("epochs") or round(n_hist * run.every / run.steps_per_epoch)))
     t0 = time.perf_counter()

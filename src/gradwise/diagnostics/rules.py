@@ -34,7 +34,6 @@ import numpy as np
 from gradwise._result import Finding
 from gradwise._scaling import standardize
 from gradwise.diagnostics.curvature import (
-    ADAPTIVE,
     Objective,
     Spectrum,
     amplification,
@@ -47,6 +46,7 @@ from gradwise.diagnostics.optimum import (
     steps_to_tolerance,
     tolerance,
 )
+from gradwise.optim import ADAPTIVE
 
 __all__ = ["Run", "RULES", "apply_rules", "growth", "safe_lr"]
 

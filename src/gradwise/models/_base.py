@@ -23,10 +23,11 @@ from gradwise.training import DivergenceWarning, TrainResult, train
 
 __all__ = ["GradientEstimator", "make_optimizer", "OPTIMIZERS"]
 
-#: Optimizer names accepted by the estimators' ``optimizer`` parameter.
-#: "momentum" is heavy-ball SGD with momentum 0.9 (Polyak 1964; the value of
-#: Sutskever et al. 2013); "adam" uses Kingma & Ba (2015)'s defaults.
-OPTIMIZERS = ("sgd", "momentum", "adam")
+#: Optimizer names accepted by the estimators' ``optimizer`` parameter (the keys
+#: of :data:`gradwise.optim.ESTIMATOR_OPTIMIZERS`): "momentum" is heavy-ball SGD
+#: with momentum 0.9 (Polyak 1964; the value of Sutskever et al. 2013); "adam"
+#: uses Kingma & Ba (2015)'s defaults.
+OPTIMIZERS = tuple(_optim.ESTIMATOR_OPTIMIZERS)
 
 
 def make_optimizer(name: str, params, lr: float):
@@ -41,13 +42,10 @@ def make_optimizer(name: str, params, lr: float):
     lr : float
         Learning rate.
     """
-    if name == "sgd":
-        return _optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return _optim.SGD(params, lr=lr, momentum=0.9)
-    if name == "adam":
-        return _optim.Adam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if name not in _optim.ESTIMATOR_OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    canonical, momentum = _optim.ESTIMATOR_OPTIMIZERS[name]
+    return _optim.make(canonical, params, lr, momentum=momentum)
 
 
 class GradientEstimator(BaseEstimator):

@@ -4,10 +4,21 @@ Optimizers :class:`SGD`, :class:`Adam`, :class:`AdamW`, :class:`RMSprop`,
 :class:`Adagrad` (base :class:`Optimizer`) update ``p.data`` in place from
 ``p.grad``; schedules :class:`StepLR`, :class:`ExponentialLR`,
 :class:`CosineAnnealingLR`, :class:`ReduceLROnPlateau` live in
-:mod:`gradwise.optim.lr_scheduler` and are exported here too.
+:mod:`gradwise.optim.lr_scheduler` and are exported here too. The one table of
+optimizer names (:data:`OPTIMIZER_CLASSES`, :data:`ADAPTIVE`,
+:data:`ESTIMATOR_OPTIMIZERS`, :func:`normalize`, :func:`make`) lives in
+:mod:`gradwise.optim._names`.
 """
 
 from gradwise.optim import lr_scheduler
+from gradwise.optim._names import (
+    ADAPTIVE,
+    ESTIMATOR_OPTIMIZERS,
+    OPTIMIZER_CLASSES,
+    SGD_NAMES,
+    make,
+    normalize,
+)
 from gradwise.optim.adagrad import Adagrad
 from gradwise.optim.adam import Adam, AdamW
 from gradwise.optim.lr_scheduler import (
@@ -34,4 +45,10 @@ __all__ = [
     "CosineAnnealingLR",
     "ReduceLROnPlateau",
     "lr_scheduler",
+    "OPTIMIZER_CLASSES",
+    "ADAPTIVE",
+    "SGD_NAMES",
+    "ESTIMATOR_OPTIMIZERS",
+    "normalize",
+    "make",
 ]
