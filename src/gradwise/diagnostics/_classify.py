@@ -117,6 +117,9 @@ def _tolerance(a, n, err, rtol, s):
 
 
 def _entry_list(name, a, n, idxs, shape):
+    """The evidence of single entries: ``{"location", "index", "analytic", "numeric",
+    "abs_error", "rel_error"}`` for the first :data:`MAX_LISTED` of ``idxs``
+    (multi-indices into ``a`` and ``n``, both of block ``shape``)."""
     out = []
     for idx in idxs[:MAX_LISTED]:
         idx = tuple(int(i) for i in idx)

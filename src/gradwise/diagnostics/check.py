@@ -29,6 +29,7 @@ from gradwise._tree import entry_name, flatten, unflatten
 from gradwise.diagnostics._classify import (
     UNVERIFIED,
     BlockData,
+    _entry_list,
     _shape_finding,
     classify_block,
     describe_factor,
@@ -499,14 +500,8 @@ def _entrywise_ok(b: BlockData, rtol: float) -> list[bool]:
 
 
 def _located(name, shape, A, ng, k, flat):
-    out = []
-    for i in flat[:10]:
-        idx = np.unravel_index(i, shape)
-        a, n = float(A[idx]), float(ng.value[k][idx])
-        out.append({"location": entry_name(name, idx, shape), "index": [int(x) for x in idx],
-                    "analytic": a, "numeric": n, "abs_error": abs(a - n),
-                    "rel_error": abs(a - n) / max(abs(a), abs(n), 1e-300)})
-    return out
+    """:func:`_entry_list` of block ``k``'s entries at flat indices ``flat``."""
+    return _entry_list(name, A, ng.value[k], [np.unravel_index(i, shape) for i in flat], shape)
 
 
 def _locate(prober: _Prober, k: int, v: np.ndarray, e0: float, t0: float):
@@ -670,12 +665,8 @@ def _compare_leaves(
             a = np.asarray(b.analytic, dtype=np.float64)
             err = np.abs(a - b.numeric)
             order = np.argsort(-err, axis=None)[:5]
-            for i in order:
-                idx = np.unravel_index(i, err.shape)
-                av, nv = float(a[idx]), float(b.numeric[idx])
-                worst.append({"location": entry_name(b.name, idx, err.shape), "analytic": av,
-                              "numeric": nv, "abs_error": abs(av - nv),
-                              "rel_error": abs(av - nv) / max(abs(av), abs(nv), 1e-300)})
+            worst += _entry_list(b.name, a, b.numeric, [np.unravel_index(i, err.shape) for i in order],
+                                 err.shape)
     worst.sort(key=lambda w: -w["abs_error"])
     return dict(blocks=verdicts, findings=findings, worst=worst[:10], numeric=numeric,
                 method=method, autodiff_agrees=agrees, notes=notes)

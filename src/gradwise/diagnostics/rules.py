@@ -33,6 +33,7 @@ import numpy as np
 
 from gradwise._result import Finding
 from gradwise._scaling import standardize
+from gradwise._tree import entry_name
 from gradwise.diagnostics.curvature import (
     Objective,
     Spectrum,
@@ -653,7 +654,7 @@ def rule_data(run: Run) -> list[Finding]:
                                f"{tuple(int(i) for i in bad[0])}); every loss and gradient that "
                                "touches them is NaN.",
                                evidence={"array": name, "count": len(bad), "first": bad[0]},
-                               location=f"{name}[{', '.join(str(int(i)) for i in bad[0])}]"))
+                               location=entry_name(name, bad[0], a.shape)))
     if y is not None and len(y) != len(X):
         out.append(Finding("data.shape", "fault",
                            f"X has {len(X)} samples but y has {len(y)}.",

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from gradwise._tree import entry_name
 
 __all__ = ["fmt", "fit_options", "missing_options", "render_findings", "render_fit_report", "finding_panel"]
 
@@ -200,7 +203,8 @@ def _parameter_rows(report: dict) -> Table:
         elif shape == []:
             rows.append((name, values))
         else:
-            rows += [(f"{name}[{i}]", v) for i, v in enumerate(_flat_numbers(values) or [])]
+            rows += [(entry_name(name, np.unravel_index(i, shape), shape), v)
+                     for i, v in enumerate(_flat_numbers(values) or [])]
     opt = report["optimum"] or {}
     star = _flat_numbers(opt["parameters"]) if isinstance(opt.get("parameters"), list) else None
     with_opt = star is not None and len(star) == len(rows)
