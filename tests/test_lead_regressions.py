@@ -104,3 +104,36 @@ def test_adam_on_unscaled_features_gets_a_diagnosis():
     m = LinearRegression(optimizer="adam", lr=1.0, epochs=50).fit(d.data[:, [2]], d.target)
     (f,) = [f for f in m.diagnosis_.findings if f.code == "data.ill_conditioned"]
     assert f.fix == {"standardize": True}  # no lr: Adam has no 2/λmax bound
+
+
+def _p5(zero_grad):
+    # SCENARIOS.md P5: a step written with gradwise tensors whose .grad is never reset
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 2))
+    y = X @ np.array([2, -3.4]) + 4.2
+
+    def loss(params, X, y):
+        return ((X @ params["w"] + params["b"] - y) ** 2).mean() / 2
+
+    def step(params, X, y):
+        if zero_grad:
+            for p in params.values():
+                p.grad = None
+        loss(params, X, y).backward()
+        with gw.no_grad():
+            params["w"] -= 0.03 * params["w"].grad
+            params["b"] -= 0.03 * params["b"].grad
+        return params
+
+    params = {"w": gw.tensor(rng.normal(0, 0.01, 2), requires_grad=True),
+              "b": gw.tensor(np.zeros(1), requires_grad=True)}
+    w0 = params["w"].data.copy()
+    r = gw.check_step(step, loss, params, X, y, lr=0.03)
+    assert params["w"].grad is None and np.array_equal(params["w"].data, w0)  # untouched
+    return r
+
+
+def test_check_step_on_a_tensor_step_finds_the_never_reset_gradient():
+    r = _p5(zero_grad=False)
+    assert sorted(f.location for f in r.findings if f.code == "update.accumulates") == ["b", "w"]
+    assert _p5(zero_grad=True).ok and not _p5(zero_grad=True).findings

@@ -247,6 +247,27 @@ def _score_linear(delta_b, d_b, lr):
 # ----------------------------------------------------------------------------- public
 
 
+def _is_tensor(x: Any) -> bool:
+    from gradwise.autodiff import Tensor
+
+    return isinstance(x, Tensor)
+
+
+def _live_tensors(params: Any) -> list | None:
+    """New gradwise Tensors (same dtype and requires_grad) for a parameter
+    structure given as Tensors, or None when it holds plain arrays."""
+    from gradwise._tree import flatten
+
+    leaves = flatten(params)[0]
+    if not any(_is_tensor(a) for a in leaves):
+        return None
+    from gradwise.autodiff import Tensor
+
+    return [Tensor(np.array(a.data if _is_tensor(a) else a, copy=True),
+                   requires_grad=bool(getattr(a, "requires_grad", False)))
+            for a in leaves]
+
+
 def check_step(
     step: Callable[[Any, Any, Any], Any],
     loss: Callable[[Any, Any, Any], float],
@@ -330,12 +351,22 @@ def check_step(
     Xo, yo = _copy_data(X), _copy_data(y)  # the user's types (DataFrame, list ...) are kept
     n = len(Xa)
     names = [li.name for li in info]
+    live = _live_tensors(params)
 
     def call_step():
-        given = unflatten(treedef, _copies(arrays))
+        if live is None:
+            given = unflatten(treedef, _copies(arrays))
+        else:
+            # a step written with gradwise Tensors (loss.backward(), p -= lr * p.grad)
+            # gets the same Tensor objects on every call, as in the user's own loop: a
+            # .grad it never resets carries over and is seen (scenario P5)
+            for t, a in zip(live, _copies(arrays)):
+                t.data = a.astype(t.data.dtype)
+            given = unflatten(treedef, live)
         out = step(given, _copy_data(Xo), _copy_data(yo))
         if out is None:  # an in-place update: read the arrays the step was given
-            if not all(isinstance(a, np.ndarray) for a in _leaves_like(given, info, "params")):
+            if not all(isinstance(a, np.ndarray) or _is_tensor(a)
+                       for a in _leaves_like(given, info, "params")):
                 raise ValueError(f"step returned None; it must return the new parameters "
                                  f"({_expected(info)})")
             note = ("step returned None: the parameters it updated in place were used (a step "
