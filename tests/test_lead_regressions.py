@@ -137,3 +137,24 @@ def test_check_step_on_a_tensor_step_finds_the_never_reset_gradient():
     r = _p5(zero_grad=False)
     assert sorted(f.location for f in r.findings if f.code == "update.accumulates") == ["b", "w"]
     assert _p5(zero_grad=True).ok and not _p5(zero_grad=True).findings
+
+
+def test_pandas_constants_in_a_traced_loss():
+    # P2's cost written with pandas: the Series must not reach a VJP (was a ValueError
+    # from pandas' sum(keepdims=...), swallowed into a clean diagnosis)
+    import pandas as pd
+
+    x = np.array([98, 94, 93, 88, 84, 82, 79.0])
+    y = np.array([97, 94, 94, 78, 85, 85, 76.0])
+    df = pd.DataFrame({"score": x, "grade": y})
+
+    def cost(th):
+        return ((th[0] + th[1] * df["score"] - df["grade"]) ** 2).sum() / 14
+
+    th = gw.tensor([1.0, 1.0], requires_grad=True)
+    cost(th).backward()
+    r = 1.0 + x - y
+    np.testing.assert_allclose(th.grad.data, [r.sum() / 7, (r * x).sum() / 7])
+    d = gw.diagnose(loss=cost, params=np.array([1.0, 1.0]), lr=1e-3)
+    (f,) = [f for f in d.findings if f.code == "lr.too_high"]
+    assert abs(f.evidence["bound"] - 2.552e-4) / 2.552e-4 < 1e-3  # P2: α < 2.552e-4

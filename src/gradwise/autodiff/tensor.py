@@ -184,6 +184,9 @@ def apply(prim, *args, **kw):
             if a.requires_grad:
                 plan.append((i, a))
         else:
+            if type(a) not in _PLAIN and hasattr(a, "__array__"):
+                a = np.asarray(a)  # pandas and other array-likes: plain values
+                args = args[:i] + (a,) + args[i + 1:]
             vals.append(a)
             versions.append(None)
     out = prim.fwd(*vals, **kw)
@@ -204,9 +207,16 @@ def apply(prim, *args, **kw):
     return t
 
 
+#: operand types used as they are; anything else (pandas Series, lists, NumPy
+#: scalars) becomes an ndarray first, so that no foreign type reaches a VJP
+_PLAIN = (float, int, np.ndarray)
+
+
 def _binary(prim, a, b):
     """Fast path of :func:`apply` for the arithmetic operators."""
     av = a.data
+    if type(b) not in _PLAIN and not isinstance(b, Tensor):
+        b = np.asarray(b)
     if isinstance(b, Tensor):
         out = prim.fwd(av, b.data)
         if _Mode.enabled and (a.requires_grad or b.requires_grad):
@@ -224,6 +234,8 @@ def _binary(prim, a, b):
 
 def _rbinary(prim, a, b):
     """Reflected operator: ``b (op) a`` where ``b`` is not a Tensor."""
+    if type(b) not in _PLAIN:
+        b = np.asarray(b)
     out = prim.fwd(b, a.data)
     if _Mode.enabled and a.requires_grad:
         return _wrap(out, True, (prim, (b, a), (b, a.data), _NOKW, (None, a._version[0]), _next_seq(), 0,
