@@ -26,6 +26,7 @@ import numpy as np
 
 from gradwise._result import Finding, Result
 from gradwise._tree import entry_name, flatten, unflatten
+from gradwise._util import to_array
 from gradwise.diagnostics._classify import (
     UNVERIFIED,
     BlockData,
@@ -100,19 +101,6 @@ class GradientCheck(Result):
 # ----------------------------------------------------------------------------- inputs
 
 
-def _to_array(x: Any, what: str) -> np.ndarray:
-    if hasattr(x, "numpy") and callable(x.numpy) and not isinstance(x, np.ndarray):
-        if callable(getattr(x, "detach", None)):  # gradwise/torch tensors that require grad
-            x = x.detach()
-        if callable(getattr(x, "cpu", None)):
-            x = x.cpu()
-        x = x.numpy()
-    try:
-        return np.asarray(x)
-    except Exception as e:  # pragma: no cover - exotic objects
-        raise TypeError(f"{what} is not an array ({type(x).__name__}): {e}") from e
-
-
 def _prepare(params: Any, root: str = "params", allow_empty: bool = False):
     """Flatten params into float64 copies; dtype findings and notes."""
     leaves, info, treedef = flatten(params, root=root)
@@ -120,7 +108,7 @@ def _prepare(params: Any, root: str = "params", allow_empty: bool = False):
         raise ValueError("params is empty: pass an array, a tuple/list or a dict of arrays")
     arrays, findings, notes = [], [], []
     for leaf, li in zip(leaves, info):
-        arr = _to_array(leaf, li.name)
+        arr = to_array(leaf, li.name)
         if arr.dtype.kind in "iub":
             findings.append(
                 Finding(
@@ -220,7 +208,7 @@ def _leaves_like(out: Any, info, what: str) -> list[np.ndarray]:
         node = _lookup(out, li.path, what, info)
         if node is None:
             raise ValueError(f"{what} returned None for {li.name}; return an array for it")
-        leaves.append(_to_array(node, f"{what}[{li.name}]"))
+        leaves.append(to_array(node, f"{what}[{li.name}]"))
     return leaves
 
 
@@ -811,7 +799,7 @@ def _precision(params) -> float:
     """Machine epsilon of the least precise float parameter: a loss of float32
     parameters usually computes in float32, so finite differences take float32
     steps and rounding (finite_diff module docstring)."""
-    arrays = (_to_array(leaf, "params") for leaf in flatten(params)[0])
+    arrays = (to_array(leaf, "params") for leaf in flatten(params)[0])
     eps = [np.finfo(a.dtype).eps for a in arrays if a.dtype.kind == "f"]
     return float(max(eps, default=np.finfo(np.float64).eps))
 
@@ -896,7 +884,7 @@ def check_backward(
     if not (isinstance(n_upstream, int) and n_upstream >= 1):
         raise ValueError(f"n_upstream must be an int >= 1, got {n_upstream!r}")
     arrays, info, treedef, findings, notes = _prepare(params, allow_empty=True)
-    x0 = np.array(_to_array(x, "x"), dtype=np.float64, copy=True)
+    x0 = np.array(to_array(x, "x"), dtype=np.float64, copy=True)
     if not np.all(np.isfinite(x0)):
         raise ValueError("x contains NaN or inf; check the layer on finite inputs")
     prefix = f"{layer}: " if layer else ""
@@ -907,7 +895,7 @@ def check_backward(
     out0 = forward(x0.copy(), unflatten(treedef, _copies(arrays)))
     if out0 is None:
         raise ValueError("forward returned None; it must return the layer's output array")
-    out0 = _to_array(out0, "forward output")
+    out0 = to_array(out0, "forward output")
     if out0.dtype.kind not in "biuf":
         raise TypeError(f"forward returned an array of dtype {out0.dtype}; it must return the "
                         "layer's real-valued output")
@@ -945,11 +933,11 @@ def check_backward(
         for li in info:
             if key_of(li) in got:
                 names.append(prefix + li.name)
-                analytic.append(_to_array(got[key_of(li)], li.name))
+                analytic.append(to_array(got[key_of(li)], li.name))
                 scale.append(1.0 / m if param_scale == "mean" else 1.0)
         if "x" in got:
             names.append(prefix + "x")
-            analytic.append(_to_array(got["x"], "x"))
+            analytic.append(to_array(got["x"], "x"))
             scale.append(1.0)
         if not names:
             raise ValueError(
@@ -967,7 +955,7 @@ def check_backward(
 
         def f(lv, u=u):
             ps = unflatten(treedef, lv[: len(arrays)])
-            return float(np.sum(u * _to_array(forward(lv[-1], ps), "forward output")))
+            return float(np.sum(u * to_array(forward(lv[-1], ps), "forward output")))
 
         fc = CountedFunction(f, "forward")
         sub = _Subset(fc, leaves, sel)

@@ -35,6 +35,7 @@ from scipy.linalg import eigh_tridiagonal
 
 from gradwise._result import Result
 from gradwise._tree import flatten, unflatten
+from gradwise._util import to_array
 from gradwise.diagnostics import finite_diff
 from gradwise.optim import ADAPTIVE, normalize
 
@@ -90,7 +91,7 @@ class Objective:
         if not callable(loss):
             raise TypeError(f"loss must be callable as loss(params), got {type(loss).__name__}")
         leaves, info, self._treedef = flatten(params)
-        arrays = [np.asarray(_raw(a), dtype=np.float64) for a in leaves]
+        arrays = [np.asarray(to_array(a), dtype=np.float64) for a in leaves]
         self.shapes = [a.shape for a in arrays]
         self.names = [leaf.name for leaf in info]
         self.sizes = [a.size for a in arrays]
@@ -114,7 +115,7 @@ class Objective:
 
     def flat(self, tree: Any) -> np.ndarray:
         leaves, _, _ = flatten(tree)
-        return np.concatenate([np.asarray(_raw(a), dtype=np.float64).ravel() for a in leaves])
+        return np.concatenate([np.asarray(to_array(a), dtype=np.float64).ravel() for a in leaves])
 
     def split(self, x: np.ndarray) -> list[np.ndarray]:
         """The blocks of a flat vector, in parameter order."""
@@ -175,21 +176,8 @@ class Objective:
         return (self.grad(x + h * v) - self.grad(x - h * v)) / (2 * h)
 
 
-def _raw(a: Any) -> Any:
-    """The ndarray behind a gradwise/torch tensor (``.data`` / ``.detach().numpy()``)."""
-    if isinstance(a, np.ndarray):
-        return a
-    if hasattr(a, "detach") and hasattr(a, "numpy"):
-        try:
-            return a.detach().numpy()
-        except Exception:  # noqa: BLE001 - fall back to .data below
-            pass
-    data = getattr(a, "data", None)
-    return data if isinstance(data, np.ndarray) else a
-
-
 def _scalar(v: Any) -> float:
-    arr = np.asarray(_raw(v), dtype=np.float64)
+    arr = np.asarray(to_array(v), dtype=np.float64)
     if arr.size != 1:
         raise ValueError(
             f"loss must return a scalar, got shape {arr.shape}; return the mean or sum"
@@ -227,7 +215,7 @@ def check_objective(obj: Objective, finite: bool = True) -> Objective:
             raise ValueError(f"params contain NaN or inf (in {name!r}); give finite parameters")
     out = obj.loss(obj.unflat(obj.x0))
     obj.n_loss += 1
-    raw = _raw(out)
+    raw = to_array(out, "loss(params)")
     if raw is None or isinstance(raw, (str, bytes)) or np.asarray(raw).dtype.kind not in "biuf":
         raise TypeError(f"loss(params) must return a scalar number, got {type(out).__name__}")
     value = _scalar(out)

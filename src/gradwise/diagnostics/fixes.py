@@ -45,6 +45,7 @@ import numpy as np
 
 from gradwise._result import Finding
 from gradwise._scaling import standardize, unscale_linear
+from gradwise._util import fmt_number
 from gradwise.diagnostics import rules
 from gradwise.diagnostics.monitor import Monitor
 from gradwise.diagnostics.optimum import (
@@ -336,7 +337,7 @@ def _last_finite(history: Any) -> float:
 
 
 def _fmt_fix(fix: dict) -> str:
-    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fix.items())
+    return ", ".join(f"{k} {fmt_number(v) if isinstance(v, float) else v}" for k, v in fix.items())
 
 
 def verify_fixes(findings: list[Finding], run: Run, budget: float | None = None) -> float:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from gradwise._tree import flatten
+from gradwise._util import to_array
 
 __all__ = ["Monitor", "activation_stats", "SIGMOID_SAT", "TANH_SAT"]
 
@@ -47,15 +48,6 @@ SIGMOID_SAT = 0.01
 #: under 2% of its maximum 1 (same measure, Glorot & Bengio 2010, §3)
 TANH_SAT = 0.99
 _KINDS = ("sigmoid", "tanh", "relu")
-
-
-def _arr(x: Any) -> np.ndarray:
-    if isinstance(x, np.ndarray):
-        return x
-    data = getattr(x, "data", None)
-    if isinstance(data, np.ndarray):
-        return data
-    return np.asarray(x)
 
 
 def activation_stats(kind: str, a: Any) -> dict:
@@ -75,7 +67,7 @@ def activation_stats(kind: str, a: Any) -> dict:
         samples}``; relu: ``{"dead": fraction of units with output 0 on every
         sample, "active": per-unit bool array}``.
     """
-    a = _arr(a)
+    a = to_array(a)
     a2 = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
     if kind == "sigmoid":
         sat = (a2 < SIGMOID_SAT) | (a2 > 1.0 - SIGMOID_SAT)
@@ -102,7 +94,7 @@ class _Layer:
         self.history: list[tuple[int, float]] = []
 
     def add(self, a: Any) -> None:
-        a = _arr(a)
+        a = to_array(a)
         if self.kind == "relu":
             # per-unit running maximum: a unit is active if its max output is > 0
             m = a.reshape(-1, a.shape[-1]).max(axis=0) if a.ndim else a.reshape(1)
@@ -291,7 +283,7 @@ class Monitor:
         """The loss as a float (NaN when not given); a scalar is required."""
         if loss is None:
             return math.nan
-        a = np.asarray(_arr(loss))
+        a = np.asarray(to_array(loss))
         if a.dtype.kind not in "biuf":
             raise TypeError(f"loss must be a number or a scalar Tensor, got {loss!r}")
         if a.size != 1:
@@ -349,9 +341,9 @@ class Monitor:
     @staticmethod
     def _named(tree: Any) -> dict[str, np.ndarray]:
         if isinstance(tree, dict) and all(isinstance(k, str) for k in tree):
-            return {k: (None if v is None else _arr(v)) for k, v in tree.items()}
+            return {k: (None if v is None else to_array(v)) for k, v in tree.items()}
         leaves, info, _ = flatten(tree)
-        return {leaf.name: (None if v is None else _arr(v)) for v, leaf in zip(leaves, info)}
+        return {leaf.name: (None if v is None else to_array(v)) for v, leaf in zip(leaves, info)}
 
     # ------------------------------------------------------------------ gradwise.train callbacks
     def on_train_begin(self, state: Any) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 from gradwise._result import Finding
 from gradwise._scaling import standardize
 from gradwise._tree import entry_name
+from gradwise._util import fmt_number
 from gradwise.diagnostics.curvature import (
     Objective,
     Spectrum,
@@ -266,10 +267,6 @@ def _round_lr(x: float, digits: int = 3) -> float:
     return round(math.floor(x / 10.0**e * (1 + 1e-12)) * 10.0**e, 12 - e)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
 def _quad_state(run: Run) -> dict | None:
     """Distance of the run's final point to the quadratic optimum (cached)."""
     if run.quadratic is None or run.objective is None:
@@ -358,6 +355,10 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
     bound = critical_lr(lmax, run.optimizer, run.momentum)
     if bound is None:
         return []
+    rule_text = "2/lambda_max" if not run.momentum else "2(1+beta)/lambda_max"
+    ps = _per_sample_bound(run, lmax) if source == "hessian" else None
+    if ps is not None and ps < bound:
+        bound, rule_text = ps, "2/(c*max_i |x_i|^2), per-sample SGD"
     over = run.lr >= bound
     # edge of stability: for a non-quadratic loss lambda_max alone is not enough
     if not exploded and (run.quadratic is None or not over):
@@ -366,16 +367,17 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
         return []
     amp = amplification(run.lr, lmax, run.momentum)
     pred = amp * amp if amp < 1e150 else math.inf  # a float ** 2 raises OverflowError
-    ev.update(lambda_max=lmax, lambda_source=source, bound=bound,
-              rule="2/lambda_max" if not run.momentum else "2(1+beta)/lambda_max",
+    ev.update(lambda_max=lmax, lambda_source=source, bound=bound, rule=rule_text,
               predicted_growth=pred, observed_growth=observed)
     fix_lr = safe_lr(run) if source == "hessian" else SAFETY * bound
     if fix_lr is None or fix_lr >= run.lr:
         fix_lr = min(SAFETY * bound, run.lr / 2)
-    msg = (f"learning rate {run.lr:g} is {'above' if over else 'below'} the stability limit "
-           f"{_fmt(bound)} ({ev['rule']}, lambda_max = {_fmt(lmax)} from the "
-           f"{'Hessian' if source == 'hessian' else source}"
-           f"{' at the start' if run.spectrum_start is not None else ''})")
+    fix_lr = min(fix_lr, SAFETY * bound)  # e.g. under the per-sample limit
+    msg = (f"learning rate {run.lr:g} is above the stability limit " if over else
+           f"the loss grew although learning rate {run.lr:g} is below the stability limit ")
+    msg += (f"{fmt_number(bound)} ({ev['rule']}, lambda_max = {fmt_number(lmax)} from the "
+            f"{'Hessian' if source == 'hessian' else source}"
+            f"{' at the start' if run.spectrum_start is not None else ''})")
     if blew_up:
         msg += (f": the loss jumped x{observed:.4g} "
                 f"{'in one step' if run.every == 1 else 'per step'} at step {ev['jump_at_step']} "
@@ -393,6 +395,27 @@ def rule_lr_too_high(run: Run) -> list[Finding]:
     if blew_up:
         run.cache["blew_up_fix"] = {"lr": _round_lr(fix_lr)}  # what killed the units
     return [Finding("lr.too_high", "fault", msg + ".", evidence=ev, fix={"lr": _round_lr(fix_lr)})]
+
+
+def _per_sample_bound(run: Run, lmax: float) -> float | None:
+    """Stability limit of per-sample SGD on a least-squares loss: each step is GD on
+    one sample's loss, whose Hessian c·xᵢxᵢᵀ has the eigenvalue c‖xᵢ‖², so the step
+    must stay below 2/(c·maxᵢ‖xᵢ‖²) (the LMS bound; Widrow & Stearns, *Adaptive
+    Signal Processing*, 1985, ch. 6). The constant c is read off the full-batch
+    Hessian c·AᵀA/n of the same loss (A = [X, 1]); None when not applicable."""
+    if run.batch_size != 1 or run.quadratic is None or run.X is None or run.momentum:
+        return None
+    from gradwise.diagnostics.optimum import design_matrix, gram
+
+    X = np.asarray(run.X, dtype=float)
+    A = design_matrix(X[:, None] if X.ndim == 1 else X)
+    if A.shape[1] != run.objective.n:
+        return None
+    top = float(np.linalg.eigvalsh(gram(A))[-1])
+    if top <= 0:
+        return None
+    c = lmax / top
+    return 2.0 / (c * float(np.max(np.einsum("ij,ij->i", A, A))))
 
 
 def rule_lr_oscillation(run: Run) -> list[Finding]:
@@ -413,7 +436,7 @@ def rule_lr_oscillation(run: Run) -> list[Finding]:
         return []
     fix = safe_lr(run)
     return [Finding("lr.oscillation", "warning",
-                    f"lr {run.lr:g} is close to the stability limit {_fmt(bound)}: the error along "
+                    f"lr {run.lr:g} is close to the stability limit {fmt_number(bound)}: the error along "
                     f"the sharpest direction flips sign and shrinks only x{rho_top:.3g} per step "
                     f"(lr*lambda_max = {run.lr * lmax:.3g}); the loss zig-zags.",
                     evidence={"lambda_max": lmax, "lr_times_lambda_max": run.lr * lmax,
@@ -491,8 +514,8 @@ def rule_quadratic_convergence(run: Run) -> list[Finding]:
         bound = critical_lr(sp["lambda_max"], run.optimizer, run.momentum)
         out.append(Finding(
             "lr.too_low", "fault",
-            f"lr {run.lr:g} is {fix_lr / run.lr:.3g}x below a safe step {_fmt(fix_lr)} (stability "
-            f"limit {_fmt(bound)}); run from the start at {_fmt(fix_lr)}, it reaches the optimum "
+            f"lr {run.lr:g} is {fix_lr / run.lr:.3g}x below a safe step {fmt_number(fix_lr)} (stability "
+            f"limit {fmt_number(bound)}); run from the start at {fmt_number(fix_lr)}, it reaches the optimum "
             f"in about {_count(need / spe)} epochs (at lr {run.lr:g} it still needs "
             f"{_count(more / spe)} more).",
             evidence={"lambda_max": sp["lambda_max"], "lambda_min": sp.get("lambda_min"),
@@ -533,9 +556,9 @@ def rule_network_plateau(run: Run) -> list[Finding]:
     escape = 1.0 / (run.lr * -lmin)
     msg = (f"the loss is on a plateau (it changed {100 * drop:.2g}% over the second half of the "
            f"run) at a saddle point (Hessian eigenvalues from {lmin:.3g} to {lmax:.3g}); at lr "
-           f"{run.lr:g}, {bound / run.lr:.3g}x below the stability limit {_fmt(bound)}, the run "
+           f"{run.lr:g}, {bound / run.lr:.3g}x below the stability limit {fmt_number(bound)}, the run "
            f"leaves the saddle only by a factor e every {escape:,.0f} steps "
-           f"(1/(lr*|lambda_min|)): a step of {_fmt(fix_lr)} is safe.")
+           f"(1/(lr*|lambda_min|)): a step of {fmt_number(fix_lr)} is safe.")
     return [Finding("lr.too_low", "fault", msg,
                     evidence={"lambda_max": lmax, "lambda_min": lmin, "bound": bound,
                               "relative_drop": drop, "escape_steps": escape},
@@ -626,6 +649,10 @@ def _standardized_lr(run: Run, X: np.ndarray) -> float | None:
     Z = design_matrix(standardize(X)[0])
     lz = c * float(np.linalg.eigvalsh(gram(Z))[-1])
     bound = critical_lr(lz, run.optimizer, run.momentum) if lz > 0 else None
+    if bound is not None and run.batch_size == 1 and not run.momentum:
+        # per-sample SGD: the limit of the largest single-sample curvature (see
+        # _per_sample_bound), on the standardised rows
+        bound = min(bound, 2.0 / (c * float(np.max(np.einsum("ij,ij->i", Z, Z)))))
     return None if bound is None else float(bound * SAFETY)  # Adam & co.: no bound
 
 

@@ -36,6 +36,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from gradwise._result import Finding, Result
 from gradwise._tree import entry_name, unflatten
+from gradwise._util import to_array
 from gradwise.diagnostics._classify import describe_factor
 from gradwise.diagnostics.check import (
     _copies,
@@ -44,7 +45,6 @@ from gradwise.diagnostics.check import (
     _leaves_like,
     _precision,
     _prepare,
-    _to_array,
 )
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
@@ -377,7 +377,7 @@ def check_step(
         elif not extra_noted:
             notes.extend(_extra_entries(out, info, "step"))
             extra_noted.append(True)
-        return [_to_array(a, "step output") for a in _leaves_like(out, info, "step")]
+        return [to_array(a, "step output") for a in _leaves_like(out, info, "step")]
 
     extra_noted: list = []
     new1_raw, new2_raw, new3_raw = call_step(), call_step(), call_step()

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradwise._tree import entry_name
+from gradwise._util import fmt_number
 
 __all__ = ["fmt", "fit_options", "missing_options", "render_findings", "render_fit_report", "finding_panel"]
 
@@ -31,7 +32,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return fmt_number(value, 6)
     if isinstance(value, list):
         flat = _flat_numbers(value)
         if flat is not None and len(flat) <= 8:
