@@ -158,3 +158,26 @@ def test_pandas_constants_in_a_traced_loss():
     d = gw.diagnose(loss=cost, params=np.array([1.0, 1.0]), lr=1e-3)
     (f,) = [f for f in d.findings if f.code == "lr.too_high"]
     assert abs(f.evidence["bound"] - 2.552e-4) / 2.552e-4 < 1e-3  # P2: α < 2.552e-4
+
+
+def test_per_sample_sgd_uses_the_per_sample_stability_limit():
+    # per-sample SGD on least squares is stable for lr < 2/(c·maxᵢ‖xᵢ‖²) (c = 2 for
+    # the MSE without ½): for the five houses 1/(3000² + 4² + 1) = 1.1111e-7, below
+    # the full-batch limit 2/λmax = 2.105e-7 (which called 1.89e-7 "below the limit")
+    import warnings
+
+    from gradwise.data import load_dataset
+    from gradwise.models import LinearRegression
+
+    d = load_dataset("houses")
+    bound = 1.0 / (3000.0**2 + 4.0**2 + 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LinearRegression(lr=1.89e-7, batch_size=1, epochs=200, random_state=0).fit(d.X, d.y)
+    (f,) = [f for f in m.diagnosis_.findings if f.code == "lr.too_high"]
+    assert abs(f.evidence["bound"] - bound) / bound < 1e-9 and "above" in f.message
+    assert f.fix["lr"] < bound
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ok = LinearRegression(lr=5e-8, batch_size=1, epochs=200, random_state=0).fit(d.X, d.y)
+    assert "lr.too_high" not in ok.diagnosis_.codes()

@@ -375,10 +375,16 @@ def _from_result(run: rules.Run, result: Any) -> None:
             f"result must be a gradwise.train result (or a dict with 'step_loss' or 'loss_curve'), "
             f"got {type(result).__name__}; for a list of logged losses use history=..., every=..."
         )
-    if run.history is None and get("step_loss") is not None:
+    n_steps, n_epochs = get("n_steps"), get("n_epochs")
+    per_epoch = np.asarray(get("loss_curve") if get("loss_curve") is not None else [], dtype=float)
+    mini_batch = bool(n_steps and n_epochs and n_steps > n_epochs and len(per_epoch) >= 3)
+    if run.history is None and get("step_loss") is not None and not mini_batch:
         run.history = np.asarray(get("step_loss"), dtype=float)
         run.every = 1
-    elif run.history is None:  # per-epoch losses only: one entry per epoch of steps
+    elif run.history is None:
+        # per-epoch losses: a mini-batch (or per-sample) step loss is the loss of a
+        # different batch at every step, whose spread is no sign of divergence; the
+        # epoch means are (one entry per epoch of steps)
         run.history = np.asarray(get("loss_curve"), dtype=float)
         n_steps, n_epochs = get("n_steps"), get("n_epochs")
         run.every = max(1, round(n_steps / n_epochs)) if n_steps and n_epochs else 1
