@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
     directional_derivative,
+    gradient_jvp,
     numeric_gradient,
 )
 
@@ -81,3 +82,25 @@ def test_cubic_polynomials_exact_up_to_rounding(coef, x0):
     ng = numeric_gradient(f, [np.array([x0])])
     exact = 3 * a * x0**2 + 2 * b * x0 + c
     assert abs(ng.value[0][0] - exact) <= ng.error[0][0] + 1e-12 * (1 + abs(exact))
+
+
+def test_gradient_jvp_is_the_hessian_vector_product_of_a_numeric_gradient():
+    # f(x) = sum(exp(x)) + x0^2 x1: H v in closed form, gradient by Richardson differences
+    def f(leaves):
+        x = leaves[0]
+        return float(np.sum(np.exp(x)) + x[0] ** 2 * x[1])
+
+    calls = []
+
+    def grad(x):
+        calls.append(x.copy())
+        return numeric_gradient(f, [x]).value[0]
+
+    x, v = np.array([0.3, -0.7, 1.1]), np.array([1.0, 2.0, -0.5])
+    H = np.diag(np.exp(x))
+    H[0, 0] += 2 * x[1]
+    H[0, 1] = H[1, 0] = 2 * x[0]
+    np.testing.assert_allclose(gradient_jvp(grad, x, v), H @ v, rtol=1e-6)
+    assert len(calls) == 2  # one central difference: two gradients
+    np.testing.assert_array_equal(gradient_jvp(grad, x, np.zeros(3)), np.zeros(3))
+    assert len(calls) == 2

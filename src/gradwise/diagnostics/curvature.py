@@ -154,13 +154,9 @@ class Objective:
         return self.value_and_grad(x)[1]
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Hessian-vector product ``H(x) v`` (engine; central difference of
-        finite-difference gradients along ``v`` if untraceable).
-
-        The step is ``eps^(1/4)·max(1,‖x‖)/‖v‖``: a central difference of a function
-        known to relative accuracy δ has its best step at ``δ^(1/3)`` (Nocedal &
-        Wright §8.1); the Richardson gradients carry δ ≈ eps^(4/5), hence
-        ``eps^(4/15) ≈ eps^(1/4)``."""
+        """Hessian-vector product ``H(x) v`` (engine; if untraceable, a central
+        difference of finite-difference gradients along ``v``,
+        :func:`gradwise.diagnostics.finite_diff.gradient_jvp`)."""
         self.n_hvp += 1
         if self.traceable is None:
             self.value_and_grad(x)
@@ -169,11 +165,7 @@ class Objective:
             import gradwise
 
             return self.flat(gradwise.hvp(self.loss, self.unflat(x), self.unflat(v)))
-        nv = float(np.linalg.norm(v))
-        if nv == 0:
-            return np.zeros_like(x)
-        h = np.finfo(float).eps ** 0.25 * max(1.0, float(np.linalg.norm(x))) / nv
-        return (self.grad(x + h * v) - self.grad(x - h * v)) / (2 * h)
+        return finite_diff.gradient_jvp(self.grad, x, v)
 
 
 def _scalar(v: Any) -> float:
