@@ -181,3 +181,26 @@ def test_per_sample_sgd_uses_the_per_sample_stability_limit():
         warnings.simplefilter("ignore")
         ok = LinearRegression(lr=5e-8, batch_size=1, epochs=200, random_state=0).fit(d.X, d.y)
     assert "lr.too_high" not in ok.diagnosis_.codes()
+
+
+def test_a_single_number_is_a_scale_fault_only_for_a_simple_factor():
+    # P4: sigmoid derivative taken at the error, e(1-e) instead of h(1-h)
+    x = np.array([0.5, -0.2, 0.8])
+
+    def sig(z):
+        return 1 / (1 + np.exp(-z))
+
+    def loss(p):
+        return 0.5 * (sig(x @ p["w"] + p["b"]) - 0.0) ** 2
+
+    def grad(p):
+        e = sig(x @ p["w"] + p["b"]) - 0.0
+        d = e * (1 - e)  # the fault
+        return {"w": d * x, "b": np.array(d)}
+
+    r = gw.check_gradient(loss, grad, {"w": np.array([0.3, -0.1, 0.2]), "b": np.array(0.4)})
+    found = {f.location: f for f in r.findings}
+    assert found["b"].code == "gradient.mismatch"  # one number: no fake "1421/64" factor
+    assert found["w"].code == "gradient.scale" and "activation derivative" in found["w"].message
+    two = gw.check_gradient(lambda w: float((w**2).sum()), lambda w: 4 * w, np.array(1.5))
+    assert two.codes() == ["gradient.scale"] and two.findings[0].evidence["factor"] == 2

@@ -73,6 +73,15 @@ class BlockData:
     dims: dict = field(default_factory=dict)
 
 
+def _simple_factor(k: float, dims: dict | None = None) -> bool:
+    """True for ±an integer or ±1/integer up to 1000, or a ratio of the named sizes."""
+    for v in (abs(k), 1.0 / abs(k) if k else 0.0):
+        if 1 <= v <= 1000 and abs(v - round(v)) <= 1e-6 * v:
+            return True
+    sizes = [float(s) for s in (dims or {}).values() if s]
+    return any(abs(abs(k) - p / q) <= 1e-6 * abs(k) for p in sizes + [1.0] for q in sizes + [1.0])
+
+
 def describe_factor(k: float, dims: dict | None = None, rtol: float = 1e-3) -> str:
     """Readable form of a scale factor: ``'2'``, ``'1/2'``, ``'8/30 (batch size / input features)'``.
 
@@ -261,7 +270,10 @@ def _pattern(b, a, n, err, tol, real, explained, rtol, s):
         k = float(an @ nn) / denom
         fit = np.abs(an - k * nn) <= _tolerance(an, k * nn, err[keep] * max(1, abs(k)), rtol,
                                                 s * max(1.0, abs(k)))
-        if np.all(fit) and abs(k - 1) > 10 * rtol:
+        # one number always fits some factor: only a simple one (2, 1/2, n, 1/n, -1)
+        # is evidence of a scale bug there; otherwise it is a plain mismatch
+        if np.all(fit) and abs(k - 1) > 10 * rtol and (int(keep.sum()) >= 2
+                                                        or _simple_factor(k, b.dims)):
             if abs(k + 1) <= 10 * rtol:
                 return "gradient.sign", Finding(
                     "gradient.sign",
@@ -272,12 +284,16 @@ def _pattern(b, a, n, err, tol, real, explained, rtol, s):
                     location=name,
                 )
             desc = describe_factor(k, b.dims)
+            hint = ("look for a missing or extra constant (2 from a square, 1/n from a mean)"
+                    if _simple_factor(k, b.dims) else
+                    "no simple constant: a wrong term shared by all entries, e.g. an "
+                    "activation derivative taken at the error instead of at the "
+                    "pre-activation (sigma'(z) = a(1-a), not e(1-e))")
             return "gradient.scale", Finding(
                 "gradient.scale",
                 "fault",
                 f"Your gradient is {desc} times the true gradient "
-                f"(factor k = {k:.6g}); look for a missing or extra constant "
-                "(2 from a square, 1/n from a mean).",
+                f"(factor k = {k:.6g}); {hint}.",
                 evidence={"factor": k, "factor_text": desc,
                           "entries": _entry_list(name, a, n, worst, shape)},
                 fix={"multiply_gradient_by": float(f"{1.0 / k:.6g}")},
