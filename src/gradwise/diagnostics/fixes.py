@@ -71,6 +71,11 @@ NET_IMPROVEMENT = 0.5
 NET_LOSS_GAIN = 0.9
 
 
+#: a verifying re-fit runs at least this many epochs (fewer show no trend) when they
+#: take at most MIN_VERIFY_SECONDS, whatever the budget fraction allows
+MIN_VERIFY_EPOCHS = 20
+MIN_VERIFY_SECONDS = 0.25
+
 def default_budget(run: Run) -> float:
     """Seconds all re-runs may take together (see module docstring)."""
     if run.fit_time is not None and run.estimator is not None:
@@ -256,6 +261,11 @@ def _verify_estimator(f: Finding, run: Run, budget: float) -> dict | None:
     per_epoch = (run.fit_time or 0.0) / max(1, params.get("epochs") or 1)
     want = int(fix.get("epochs", params.get("epochs") or 1))
     affordable = int(budget / per_epoch) if per_epoch > 0 else want
+    # a re-fit of a run or two verifies nothing: a cheap run gets at least
+    # MIN_VERIFY_EPOCHS epochs when they fit in MIN_VERIFY_SECONDS
+    floor = min(want, MIN_VERIFY_EPOCHS)
+    if affordable < floor and floor * per_epoch <= MIN_VERIFY_SECONDS:
+        affordable = floor
     epochs = max(1, min(want, affordable))
     new = {**params, **fix, "epochs": epochs}
     if "diagnose" in new:
