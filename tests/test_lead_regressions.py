@@ -204,3 +204,9 @@ def test_a_single_number_is_a_scale_fault_only_for_a_simple_factor():
     assert found["w"].code == "gradient.scale" and "activation derivative" in found["w"].message
     two = gw.check_gradient(lambda w: float((w**2).sum()), lambda w: 4 * w, np.array(1.5))
     assert two.codes() == ["gradient.scale"] and abs(two.findings[0].evidence["factor"] - 2) < 1e-9
+
+
+def test_stable_lr_is_not_ok_for_an_unstable_step():
+    r = gw.stable_lr(lambda_max=10, lr=0.3)
+    assert not r.ok and r.codes() == ["lr.too_high"] and r.findings[0].fix["lr"] < 0.2
+    assert gw.stable_lr(lambda_max=10, lr=0.1).ok

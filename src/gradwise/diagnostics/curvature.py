@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 from scipy.linalg import eigh_tridiagonal
 
-from gradwise._result import Result
+from gradwise._result import Finding, Result
 from gradwise._tree import flatten, unflatten
 from gradwise._util import to_array
 from gradwise.diagnostics import finite_diff
@@ -613,4 +613,12 @@ def stable_lr(
     if lr is not None:
         a = amplification(lr, lambda_max, beta)
         out.update(amplification=a, loss_growth=a * a, stable=bool(bound is None or lr < bound))
+        if not out.stable:  # the headline must not say ok for an unstable step
+            out.findings.append(Finding(
+                "lr.too_high", "fault",
+                f"learning rate {lr:g} is above the stability limit {bound:.4g} ({rule}): the "
+                f"error grows x{a:.4g} per step.",
+                evidence={"lr": lr, "bound": bound, "lambda_max": lambda_max,
+                          "amplification": a},
+                fix={"lr": float(f"{0.9 * bound:.3g}")}))
     return out
