@@ -210,3 +210,17 @@ def test_stable_lr_is_not_ok_for_an_unstable_step():
     r = gw.stable_lr(lambda_max=10, lr=0.3)
     assert not r.ok and r.codes() == ["lr.too_high"] and r.findings[0].fix["lr"] < 0.2
     assert gw.stable_lr(lambda_max=10, lr=0.1).ok
+
+
+def test_conditioning_with_the_users_own_bias_column():
+    # P2 as written: X = [1, x]; the bias column is not a "constant feature" here
+    x = np.array([98, 94, 93, 88, 84, 82, 79.0])
+    y = np.array([97, 94, 94, 78, 85, 85, 76.0])
+    X = np.column_stack([np.ones(7), x])
+
+    def cost(th):
+        return np.mean((X @ th - y) ** 2) / 2
+
+    d = gw.diagnose(loss=cost, params=np.array([1.0, 1.0]), lr=1e-4, X=X, y=y)
+    (f,) = [f for f in d.findings if f.code == "data.ill_conditioned"]
+    assert f.evidence["condition"] > 1e6 and f.fix["standardize"] is True

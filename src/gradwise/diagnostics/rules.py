@@ -610,7 +610,12 @@ def rule_ill_conditioned(run: Run) -> list[Finding]:
     if not np.all(np.isfinite(X)):
         return []
     sd = X.std(axis=0)
-    if np.any(sd == 0):
+    const = sd == 0
+    if const.sum() == 1 and X.shape[1] > 1 and np.all(X[:, const] == 1):
+        # a column of ones is the user's own bias column (x0 = 1): the design below
+        # adds the intercept, so judge the other columns
+        X, sd = X[:, ~const], sd[~const]
+    elif np.any(const):
         return []  # data.constant_feature says it
     k_raw = condition_number(X)
     k_std = condition_number(X, standardize=True)
