@@ -224,3 +224,17 @@ def test_conditioning_with_the_users_own_bias_column():
     d = gw.diagnose(loss=cost, params=np.array([1.0, 1.0]), lr=1e-4, X=X, y=y)
     (f,) = [f for f in d.findings if f.code == "data.ill_conditioned"]
     assert f.evidence["condition"] > 1e6 and f.fix["standardize"] is True
+
+
+def test_standardized_fit_says_in_which_units_it_quotes_the_optimum():
+    import warnings
+
+    from gradwise.models import LinearRegression
+
+    x = np.array([[98], [94], [93], [88], [84], [82], [79.0]])
+    y = np.array([97, 94, 94, 78, 85, 85, 76.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = LinearRegression(standardize=True, lr=0.9, epochs=5).fit(x, y)
+    (f,) = [f for f in m.diagnosis_.findings if f.code == "convergence.not_reached"]
+    assert "standardised" in f.message and f.evidence["units"].endswith("standardised features")

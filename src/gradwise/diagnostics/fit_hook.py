@@ -85,4 +85,18 @@ def attach_diagnosis(estimator: Any, result: Any, X: Any, y: Any) -> None:
         n_classes=len(classes) if classes is not None and log_loss else None,
         reference=_reference(estimator, Xe, np.asarray(y)),
     )
+    if getattr(estimator, "standardize", False):
+        _mark_standardized_units(diag)
     estimator.diagnosis_ = diag
+
+
+def _mark_standardized_units(diag: Any) -> None:
+    """The diagnosis works on the model's own parameters, which see standardised
+    features; say so where a finding quotes an optimum or a distance (coef_ and
+    intercept_, and the report's table, are in the data's units)."""
+    for f in diag.findings:
+        if "optimum" in f.evidence or "distance" in f.evidence:
+            f.evidence["units"] = "model parameters on standardised features"
+            note = " (optimum and distance: model parameters on the standardised features)"
+            f.message = (f.message[:-1] + note + "." if f.message.endswith(".")
+                         else f.message + note)
