@@ -497,8 +497,9 @@ def rule_quadratic_convergence(run: Run) -> list[Finding]:
     out = [Finding(
         "convergence.not_reached", "fault",
         f"the run stopped {st['distance']:.4g} from the optimum (loss {st['loss']:.6g} vs "
-        f"{st['optimum_loss']:.6g} at the optimum); at lr {run.lr:g} it needs about "
-        f"{_count(more / spe)} more epochs.",
+        f"{st['optimum_loss']:.6g} at the optimum); at lr {run.lr:g} "
+        + (f"it needs about {_count(more / spe)} more epochs." if math.isfinite(more)
+           else "it does not reach the optimum at all."),
         evidence={"optimum": q["params"], "distance": st["distance"],
                   "tolerance": st["tolerance"], "loss": st["loss"],
                   "optimum_loss": st["optimum_loss"], "loss_gap": st["loss_gap"],
@@ -516,8 +517,9 @@ def rule_quadratic_convergence(run: Run) -> list[Finding]:
             "lr.too_low", "fault",
             f"lr {run.lr:g} is {fix_lr / run.lr:.3g}x below a safe step {fmt_number(fix_lr)} (stability "
             f"limit {fmt_number(bound)}); run from the start at {fmt_number(fix_lr)}, it reaches the optimum "
-            f"in about {_count(need / spe)} epochs (at lr {run.lr:g} it still needs "
-            f"{_count(more / spe)} more).",
+            f"in about {_count(need / spe)} epochs "
+            + (f"(at lr {run.lr:g} it still needs {_count(more / spe)} more)."
+               if math.isfinite(more) else f"(at lr {run.lr:g} it never does)."),
             evidence={"lambda_max": sp["lambda_max"], "lambda_min": sp.get("lambda_min"),
                       "bound": bound, "epochs_at_lr": more / spe,
                       "epochs_at_fix": need / spe},
