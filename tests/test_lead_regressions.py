@@ -238,3 +238,8 @@ def test_standardized_fit_says_in_which_units_it_quotes_the_optimum():
         m = LinearRegression(standardize=True, lr=0.9, epochs=5).fit(x, y)
     (f,) = [f for f in m.diagnosis_.findings if f.code == "convergence.not_reached"]
     assert "standardised" in f.message and f.evidence["units"].endswith("standardised features")
+
+
+def test_a_very_short_loss_log_is_called_too_short():
+    d = gw.diagnose(history=[11.42, 28.08, 6.34], lr=0.03, every=100)
+    assert d.ok and any("too few" in n for n in d.notes) and "too few" in str(d)

@@ -98,10 +98,15 @@ class Diagnosis(Result):
             out.append(f"observed loss factor per step: {self.growth:.4g}")
         if self.get("jump") is not None:
             out.append(f"largest loss jump: x{self.jump:.4g} per step")
+        out += [f"note: {n}" for n in self.get("notes") or []]
         return out
 
 
 # ----------------------------------------------------------------------------- models
+#: a loss log alone with fewer values than this cannot show a trend or a swing
+#: (rules.growth needs 3 to fit a rate; a swing needs several periods)
+MIN_HISTORY = 5
+
 def model_objective(model: Any, loss_fn: Any, X: Any, y: Any) -> tuple[Any, dict]:
     """The loss of a :class:`gradwise.nn.Module` as a function of its parameters.
 
@@ -335,6 +340,11 @@ def diagnose(
     elif run.model is not None and run.loss_fn is not None and run.X is not None and run.y is not None:
         _from_model(run)
     _probe(run)
+    if (loss is None and run.model is None and run.history is not None
+            and len(run.history) < MIN_HISTORY):
+        run.notes.append(f"only {len(run.history)} logged loss values and nothing else to go on: "
+                         f"too few to judge the run (give at least {MIN_HISTORY}, or the loss "
+                         "function and parameters)")
     findings = rules.apply_rules(run)
     verify_seconds = 0.0
     if verify:
