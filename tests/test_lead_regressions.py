@@ -243,3 +243,13 @@ def test_standardized_fit_says_in_which_units_it_quotes_the_optimum():
 def test_a_very_short_loss_log_is_called_too_short():
     d = gw.diagnose(history=[11.42, 28.08, 6.34], lr=0.03, every=100)
     assert d.ok and any("too few" in n for n in d.notes) and "too few" in str(d)
+
+
+def test_p3_wrong_shape_quotes_the_right_gradient():
+    # SCENARIOS.md P3: for L = sum(A + b) the right bias gradient is [4, 4, 4, 4]
+    A = np.arange(16.0).reshape(4, 4)
+    r = gw.check_gradient(lambda b: float(np.sum(A + b)), lambda b: np.ones((4, 4)), np.zeros(4))
+    (f,) = r.findings
+    assert f.code == "gradient.shape"
+    np.testing.assert_allclose(f.evidence["expected"], [4.0, 4.0, 4.0, 4.0], rtol=1e-8)
+    assert "[4., 4., 4., 4.]" in f.message

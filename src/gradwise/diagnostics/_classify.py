@@ -73,6 +73,9 @@ class BlockData:
     dims: dict = field(default_factory=dict)
 
 
+#: a wrong-shape finding quotes the right gradient when it has at most this many entries
+SHOW_EXPECTED = 16
+
 def _simple_factor(k: float, dims: dict | None = None) -> bool:
     """True for ±an integer or ±1/integer up to 1000, or a ratio of the named sizes."""
     for v in (abs(k), 1.0 / abs(k) if k else 0.0):
@@ -419,4 +422,7 @@ def _shape_finding(name, a, n, err, rtol, s):
         ev["hint"] = hint
     msg = f"Your gradient has shape {a.shape} but the parameter has shape {n.shape}"
     msg += f" ({hint})." if hint else "."
+    if n.size <= SHOW_EXPECTED:  # small: show the right gradient itself
+        ev["expected"] = n
+        msg += f" The right gradient is {np.array2string(n, precision=6, separator=', ')}."
     return Finding("gradient.shape", "fault", msg, evidence=ev, location=name)
