@@ -253,3 +253,24 @@ def test_p3_wrong_shape_quotes_the_right_gradient():
     assert f.code == "gradient.shape"
     np.testing.assert_allclose(f.evidence["expected"], [4.0, 4.0, 4.0, 4.0], rtol=1e-8)
     assert "[4., 4., 4., 4.]" in f.message
+
+
+def test_gradwise_check_reports_a_step_above_the_stability_limit(tmp_path):
+    # SCENARIOS.md P1: right update code, step 1e-4 far above 2/‖x‖² = 4.518e-7
+    from gradwise.diagnostics.checkfile import exit_code, run_check_file
+
+    f = tmp_path / "p1.py"
+    f.write_text(
+        "import numpy as np\n"
+        "X = np.array([[1.0, 2104.0, 3.0]]); y = np.array([400.0])\n"
+        "params = np.array([0.5, 0.5, 0.5]); lr = 1e-4\n"
+        "def loss(t, X, y): return 0.5 * float(np.sum((X @ t - y) ** 2))\n"
+        "def step(t, X, y):\n"
+        "    for i in range(len(y)): t = t - lr * (X[i] @ t - y[i]) * X[i]\n"
+        "    return t\n")
+    r = run_check_file(f)
+    (h,) = [x for x in r.findings if x.code == "lr.too_high"]
+    assert abs(h.evidence["bound"] - 4.518e-7) / 4.518e-7 < 1e-3
+    assert abs(h.evidence["amplification"] - 441.68) < 0.01 and exit_code(r) == 1
+    f.write_text(f.read_text().replace("lr = 1e-4", "lr = 4e-7"))
+    assert exit_code(run_check_file(f)) == 0

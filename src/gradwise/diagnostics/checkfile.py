@@ -284,11 +284,28 @@ def run_check_file(path: str | os.PathLike) -> FileCheck:
             raise CheckFileError(f"{p}: {e}") from None
         raise
     findings = (gradient.findings if gradient else []) + (step.findings if step else [])
+    if step is not None and step.ok and lr is not None:
+        with _sandbox(captured):
+            findings += _stability(bind(loss, "loss"), ns["params"], float(lr))
     printed = captured.getvalue().splitlines()
     notes = [f"your file printed {len(printed)} line(s) while being checked (not shown)"] \
         if printed else []
     return FileCheck(findings=list(findings), file=str(p), gradient=gradient, step=step,
                      notes=notes)
+
+
+def _stability(loss, params, lr: float) -> list:
+    """lr.too_high when the file's step size is above 2/λmax of its loss over all
+    rows: right update code can still diverge (P1). The full-batch limit is the
+    loosest one (a per-sample step is limited further), so this never cries wolf.
+    Empty when the curvature cannot be computed."""
+    from gradwise.diagnostics.curvature import stable_lr
+
+    try:
+        res = stable_lr(loss, params, lr=lr)
+    except (ValueError, TypeError, FloatingPointError, ArithmeticError):
+        return []
+    return list(res.findings)
 
 
 def _run_checks(ns, p, loss, bind, needs_data, lr):

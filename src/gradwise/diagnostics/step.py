@@ -102,7 +102,9 @@ class StepCheck(Result):
 
     def _summary_lines(self):
         est = " (estimated from your update)" if self.get("lr_estimated") else ""
-        lines = [f"lr: {self.get('lr'):.6g}{est}; loss over rows: {self.get('loss_reduction')}; "
+        red = self.get("loss_reduction") or "neither sum nor mean of the rows (one row, too "\
+            "many rows, or a penalty term): sample-level variants not tried"
+        lines = [f"lr: {self.get('lr'):.6g}{est}; loss over rows: {red}; "
                  f"gradients: {self.get('gradient_method')}"]
         for b in self.get("blocks", []):
             res = b.get("residual")
