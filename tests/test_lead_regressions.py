@@ -274,3 +274,26 @@ def test_gradwise_check_reports_a_step_above_the_stability_limit(tmp_path):
     assert abs(h.evidence["amplification"] - 441.68) < 0.01 and exit_code(r) == 1
     f.write_text(f.read_text().replace("lr = 1e-4", "lr = 4e-7"))
     assert exit_code(run_check_file(f)) == 0
+
+
+def test_p6_with_a_plain_list_of_numbers_is_update_sequential():
+    X = np.array([[1, 2, 1, 3], [1, 7, 1, 9], [1, 1, 8, 1], [1, 3, 7, 4]], float)
+    y = np.array([2, 5, 5, 6.0])
+
+    def loss(th, X, y):
+        return float(np.sum((X @ np.asarray(th) - y) ** 2) / (2 * len(y)))
+
+    def make(copy):
+        def step(theta, X, y):
+            temp = list(theta) if copy else theta  # P6: the "temporary" is theta itself
+            for j in range(len(theta)):
+                g = sum((sum(X[i][k] * theta[k] for k in range(4)) - y[i]) * X[i][j]
+                        for i in range(4)) / 4
+                temp[j] = theta[j] - 0.01 * g
+            return temp
+        return step
+
+    r = gw.check_step(make(False), loss, [0.0, 0.0, 0.0, 0.0], X, y, lr=0.01)
+    assert r.codes() == ["update.sequential"]
+    assert gw.check_step(make(True), loss, [0.0, 0.0, 0.0, 0.0], X, y, lr=0.01).codes() == []
+    np.testing.assert_allclose(make(True)([0.0] * 4, X, y), [0.045, 0.155, 0.2225, 0.2])

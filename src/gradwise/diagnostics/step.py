@@ -249,6 +249,19 @@ def _score_linear(delta_b, d_b, lr):
 # ----------------------------------------------------------------------------- public
 
 
+def _scalar_list(params: Any) -> bool:
+    """A list/tuple of plain numbers (not arrays, not a nested structure)."""
+    return (isinstance(params, (list, tuple)) and len(params) > 1
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in params))
+
+
+def _as_vector(out: Any) -> Any:
+    """A step's list/tuple of numbers as a vector; other results unchanged."""
+    if isinstance(out, (list, tuple)) and all(isinstance(v, numbers.Real) for v in out):
+        return np.array([float(v) for v in out])
+    return out
+
+
 def _is_tensor(x: Any) -> bool:
     from gradwise.autodiff import Tensor
 
@@ -341,6 +354,14 @@ def check_step(
         raise ValueError(f"rtol must be a float in (0, 1), got {rtol!r}")
     if not (isinstance(max_sequential, numbers.Integral) and max_sequential >= 0):
         raise ValueError(f"max_sequential must be a non-negative int, got {max_sequential!r}")
+    if _scalar_list(params):
+        # a plain list of numbers is one parameter vector, as the user's loops index
+        # it (P6 with theta = [0., 0., 0., 0.]): check it as one block
+        kind = type(params)
+        step0, loss0 = step, loss
+        step = lambda p, X, y: _as_vector(step0(kind(p.tolist()), X, y))  # noqa: E731
+        loss = lambda p, X, y: loss0(kind(np.asarray(p).tolist()), X, y)  # noqa: E731
+        params = np.array([float(v) for v in params])
     arrays, info, treedef, findings, notes = _prepare(params)
     Xa, ya = np.asarray(X), np.asarray(y)
     if Xa.ndim == 0 or ya.ndim == 0 or len(Xa) != len(ya):
