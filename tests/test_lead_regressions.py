@@ -297,3 +297,15 @@ def test_p6_with_a_plain_list_of_numbers_is_update_sequential():
     assert r.codes() == ["update.sequential"]
     assert gw.check_step(make(True), loss, [0.0, 0.0, 0.0, 0.0], X, y, lr=0.01).codes() == []
     np.testing.assert_allclose(make(True)([0.0] * 4, X, y), [0.045, 0.155, 0.2225, 0.2])
+
+
+def test_check_gradient_treats_a_list_of_numbers_as_one_vector():
+    def loss(t):
+        return (t[0] - 1) ** 2 + 3 * (t[1] + 2) ** 2
+
+    def grad(t):
+        return [2 * (t[0] - 1), 3 * (t[1] + 2)]  # the second entry lost its factor 2
+
+    (f,) = gw.check_gradient(loss, grad, [0.5, 0.5]).findings
+    assert f.code == "gradient.entries" and f.location == "params[1]"
+    assert gw.check_gradient(loss, lambda t: [2 * (t[0] - 1), 6 * (t[1] + 2)], [0.5, 0.5]).ok

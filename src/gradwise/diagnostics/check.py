@@ -764,6 +764,11 @@ def check_gradient(
         loss_fn, grad_fn = loss, grad
         loss = lambda p: loss_fn(p, *args)  # noqa: E731
         grad = lambda p: grad_fn(p, *args)  # noqa: E731
+    if _scalar_list(params):  # a list of numbers is one vector (entries params[i])
+        kind, loss_l, grad_l = type(params), loss, grad
+        loss = lambda p: loss_l(kind(np.asarray(p).tolist()))  # noqa: E731
+        grad = lambda p: _as_vector(grad_l(kind(np.asarray(p).tolist())))  # noqa: E731
+        params = np.array([float(v) for v in params])
     arrays, info, treedef, findings, notes = _prepare(params)
     names = [li.name for li in info]
     fc = CountedFunction(lambda lv: loss(unflatten(treedef, lv)), "loss", eps=_precision(params))
@@ -793,6 +798,20 @@ def check_gradient(
     )
     res["notes"] = notes + res["notes"]
     return res
+
+
+def _scalar_list(params: Any) -> bool:
+    """A list/tuple of plain numbers (not arrays, not a nested structure): one
+    parameter vector, as the user's loops index it."""
+    return (isinstance(params, (list, tuple)) and len(params) > 1
+            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in params))
+
+
+def _as_vector(out: Any) -> Any:
+    """A list/tuple of numbers as a vector; other results unchanged."""
+    if isinstance(out, (list, tuple)) and all(isinstance(v, numbers.Real) for v in out):
+        return np.array([float(v) for v in out])
+    return out
 
 
 def _precision(params) -> float:

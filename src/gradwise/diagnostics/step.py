@@ -39,12 +39,14 @@ from gradwise._tree import entry_name, unflatten
 from gradwise._util import to_array
 from gradwise.diagnostics._classify import describe_factor
 from gradwise.diagnostics.check import (
+    _as_vector,
     _copies,
     _expected,
     _extra_entries,
     _leaves_like,
     _precision,
     _prepare,
+    _scalar_list,
 )
 from gradwise.diagnostics.finite_diff import (
     CountedFunction,
@@ -247,19 +249,6 @@ def _score_linear(delta_b, d_b, lr):
 
 
 # ----------------------------------------------------------------------------- public
-
-
-def _scalar_list(params: Any) -> bool:
-    """A list/tuple of plain numbers (not arrays, not a nested structure)."""
-    return (isinstance(params, (list, tuple)) and len(params) > 1
-            and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in params))
-
-
-def _as_vector(out: Any) -> Any:
-    """A step's list/tuple of numbers as a vector; other results unchanged."""
-    if isinstance(out, (list, tuple)) and all(isinstance(v, numbers.Real) for v in out):
-        return np.array([float(v) for v in out])
-    return out
 
 
 def _is_tensor(x: Any) -> bool:
