@@ -292,13 +292,14 @@ class _Plateau:
 
 
 def _recent_gain(loss_curve, tol, n_iter_no_change) -> float | None:
-    """(best before the last n epochs - best of the last n) / (tol·max(|best|, 1))."""
-    lc = np.asarray(loss_curve, dtype=np.float64)
-    if len(lc) <= n_iter_no_change or not np.all(np.isfinite(lc)):
-        return None
-    best_before = np.min(lc[:-n_iter_no_change])
-    best_recent = np.min(lc[-n_iter_no_change:])
-    return float((best_before - best_recent) / (tol * max(abs(best_before), 1.0)))
+    """(best before the last n epochs - best of the last n) / (tol·max(|best|, 1)),
+    None for curves of at most n epochs or with non-finite values (one definition:
+    the :class:`_Plateau` the training loop updates epoch by epoch)."""
+    plateau = _Plateau(tol, n_iter_no_change)
+    gain = None
+    for v in loss_curve:
+        gain = plateau.add(float(v))
+    return gain
 
 
 _CALLBACK_METHODS = ("on_train_begin", "on_step_end", "on_epoch_end", "on_train_end")
