@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from gradwise.autodiff.tensor import _FREED, Tensor, _Mode, _wrap
+from gradwise.autodiff.tensor import _FREED, Tensor, _Mode, _trace_break, _wrap
 
 __all__ = ["run_backward", "unbroadcast", "toposort"]
 
@@ -110,6 +110,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         If given, return their gradients (None where unreachable) instead of
         accumulating into the ``.grad`` of leaves.
     """
+    if _Mode.tracing is not None:
+        _trace_break("it runs backward() inside the traced function")
     nodes, leaves = _collect(roots)
     grads = {}
     for r, g in zip(roots, root_grads):
@@ -136,8 +138,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     raise _stale(prim)
             ans, use = (node, args) if create_graph else (node.data, vals)
             vjps, nary = prim.vjps, prim.nary
+            if prim.joint:  # one call gives every argument's gradient (compiled functions)
+                joint = vjps(g, ans, *use, **kw)
             for i, a in plan:
-                if nary:
+                if prim.joint:
+                    gi = joint[i]
+                elif nary:
                     gi = vjps(i, g, ans, *use, **kw)
                 else:
                     vjp = vjps[i]

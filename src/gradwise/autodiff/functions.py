@@ -12,7 +12,7 @@ import string
 
 import numpy as np
 
-from gradwise.autodiff.tensor import P, Tensor, _unary, apply
+from gradwise.autodiff.tensor import P, Tensor, _trace_break, _unary, apply
 
 __all__ = [
     "exp", "log", "log1p", "expm1", "sqrt", "square", "abs", "sign", "sin", "cos", "tanh",
@@ -72,6 +72,8 @@ def minimum(x, y):
 
 def where(cond, x, y):
     """``x`` where ``cond`` is true, else ``y`` (``cond`` is not differentiated)."""
+    if isinstance(cond, Tensor) and cond.requires_grad:
+        _trace_break("where() takes its condition from traced values")
     c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
     return apply(P.where, c, x, y)
 
@@ -81,6 +83,8 @@ def clip(x, lo=None, hi=None):
     ``lo``/``hi`` are constants (not differentiated): numbers or arrays/Tensors that
     broadcast to ``x``'s shape."""
     x = _t(x)
+    if any(isinstance(b, Tensor) and b.requires_grad for b in (lo, hi)):
+        _trace_break("clip() takes its bounds from traced values")
     lo = lo.data if isinstance(lo, Tensor) else lo
     hi = hi.data if isinstance(hi, Tensor) else hi
     for name, b in (("lo", lo), ("hi", hi)):
@@ -139,6 +143,7 @@ def std(x, axis=None, ddof=0, keepdims=False):
 def _sqrt0(v):
     """sqrt of a non-negative Tensor whose gradient is 0 where ``v == 0`` (instead of
     inf * 0 = NaN): the "double where" so that no branch sees sqrt'(0)."""
+    _trace_break("std() branches on where the variance is zero")
     zero = v.data == 0  # not "<= 0": NaN (e.g. std with ddof >= n) must stay NaN
     if not zero.any():
         return sqrt(v)

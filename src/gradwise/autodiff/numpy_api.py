@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import expit
 
 from gradwise.autodiff import functions as F
-from gradwise.autodiff.tensor import P, Tensor, _Mode, _wrap, apply
+from gradwise.autodiff.tensor import P, Tensor, _Mode, _trace_break, _wrap, apply
 
 __all__ = ["supported"]
 
@@ -75,6 +75,7 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
                 f"gradwise cannot differentiate {what}; write it with the supported "
                 f"functions (see gradwise.autodiff.numpy_api.supported())"
             )
+        _trace_break(f"it calls np.{name}.{method} or writes with out=, outside the graph")
         kwargs = {k: _values(v) for k, v in kwargs.items()}
         res = getattr(ufunc, method)(*_values(inputs), **kwargs)
         for t in written:  # an in-place write: backward through a saved copy must fail
@@ -85,6 +86,7 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
         outs = tuple(o if isinstance(o, Tensor) else _wrap_result(r) for o, r in zip(out, res))
         return outs if len(outs) > 1 else outs[0]
     if ufunc in _NONDIFF_UFUNCS:
+        _trace_break(f"it calls np.{name}, which only looks at values")
         return _wrap_result(ufunc(*_values(inputs)))
     if ufunc is np.logaddexp:
         a, b = inputs
@@ -246,11 +248,18 @@ def array_function(self, func, types, args, kwargs):
             ) from None
     if func in _NONDIFF_FUNCS or not (_Mode.enabled and _any_grad(args) or
                                       _any_grad(list(kwargs.values())) and _Mode.enabled):
+        if func not in _SHAPE_FUNCS:
+            _trace_break(f"it calls np.{func.__name__}, which only looks at values")
         return _wrap_result(func(*_values(args), **{k: _values(v) for k, v in kwargs.items()}))
     raise TypeError(
         f"gradwise has no differentiation rule for the NumPy function np.{func.__name__}; "
         f"supported: {', '.join(supported())}. Use .detach() if you only need the values."
     )
+
+
+#: look at shapes and dtypes only: nothing a compiled replay could get wrong
+_SHAPE_FUNCS = {np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj,
+                np.zeros_like, np.ones_like, np.empty_like, np.full_like}
 
 
 def _copyto(dst, src, casting="same_kind", where=True):
@@ -259,6 +268,7 @@ def _copyto(dst, src, casting="same_kind", where=True):
     if _Mode.enabled and (dst.requires_grad or _any_grad([src])):
         raise TypeError("gradwise cannot differentiate np.copyto into a Tensor; under "
                         "gradwise.no_grad() it is an untracked in-place write")
+    _trace_break("it writes into a tensor with np.copyto, outside the graph")
     np.copyto(dst.data, _values(src), casting=casting, where=_values(where))
     dst._version[0] += 1
 

@@ -201,6 +201,10 @@ def _sum_vjp(g, ans, x, axis=None, keepdims=False):
 
 
 def _mean_vjp(g, ans, x, axis=None, keepdims=False):
+    if axis is None and type(g) is np.ndarray:  # the mean of everything: fill with g / n
+        out = np.empty(x.shape, dtype=g.dtype)
+        out[...] = g / x.size
+        return out
     return _bcast(_expand(g, x.shape, axis, keepdims) / _count(x.shape, axis), x.shape)
 
 
@@ -399,6 +403,8 @@ def _mT(x):  # noqa: N802
 
 
 def _matmul_da(g, ans, a, b):
+    if type(b) is np.ndarray and b.ndim == 2 and g.ndim == 2 and type(g) is np.ndarray:
+        return g @ b.T  # the common case first: plain 2-D arrays
     an, bn = _v(a).ndim, _v(b).ndim
     if an == 1 and bn == 1:
         return g * b
@@ -410,6 +416,8 @@ def _matmul_da(g, ans, a, b):
 
 
 def _matmul_db(g, ans, a, b):
+    if type(a) is np.ndarray and a.ndim == 2 and g.ndim == 2 and type(g) is np.ndarray:
+        return a.T @ g
     an, bn = _v(a).ndim, _v(b).ndim
     if an == 1 and bn == 1:
         return g * a

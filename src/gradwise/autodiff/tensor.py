@@ -33,9 +33,19 @@ class _ModeLocal(threading.local):
     never switches recording off in another."""
 
     enabled = True
+    #: the trace being recorded by :mod:`gradwise.autodiff.compile` (None: not tracing)
+    tracing = None
 
 
 _Mode = _ModeLocal()
+
+
+def _trace_break(reason):
+    """Tell an active trace (gradwise.compile) that the function did something a
+    replay of the recorded operations would not repeat; it then runs eagerly."""
+    tr = _Mode.tracing
+    if tr is not None and tr.reason is None:
+        tr.reason = reason
 
 
 def is_grad_enabled() -> bool:
@@ -122,10 +132,11 @@ class Primitive:
         used by :func:`gradwise.explain`.
     """
 
-    __slots__ = ("name", "fwd", "vjps", "nary", "formulas", "symbol", "view", "saves")
+    __slots__ = ("name", "fwd", "vjps", "nary", "formulas", "symbol", "view", "saves", "joint")
 
     def __init__(self, name, fwd, vjps, *, nary=False, formulas=None, symbol=None, view=False,
-                 saves=False):
+                 saves=False, joint=False):
+        self.joint = joint  # one vjp(g, ans, *args, **params) -> gradients of all arguments
         self.view = view
         self.saves = saves
         self.name = name
@@ -317,6 +328,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
         if isinstance(data, Tensor):
+            if _Mode.tracing is not None and data.requires_grad:
+                _trace_break("it copies a traced tensor into a new one (Tensor(t)), out of the graph")
             data = data.data
         self.data = _as_float_array(data, dtype, requires_grad)
         self.requires_grad = bool(requires_grad)
@@ -413,6 +426,8 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing the data (and its version counter), cut from the graph."""
+        if _Mode.tracing is not None and self.requires_grad:
+            _trace_break("it calls detach(): values taken out of the graph would be frozen")
         t = _wrap(self.data)
         t._version = self._version
         return t
@@ -500,6 +515,9 @@ class Tensor:
 
     # comparisons are not differentiable: they return tensors of bools
     def _cmp(self, o, fn):
+        if _Mode.tracing is not None:
+            _trace_break(f"it compares values ({fn.__name__}): a mask or a branch computed "
+                         "from the data would be frozen at its first value")
         return _wrap(fn(self.data, o.data if isinstance(o, Tensor) else o))
 
     def __lt__(self, o):
@@ -531,6 +549,8 @@ class Tensor:
             self._refuse_leaf_inplace(f"t[{_fmt_index(idx)}] = ...")
             self._rebind(P.setitem(self._shallow(), value, idx=idx))
             return
+        if _Mode.tracing is not None:
+            _trace_break("it writes into a tensor in place without recording (t[i] = ...)")
         v = value.data if isinstance(value, Tensor) else value
         self.data[idx] = v
         self._version[0] += 1
@@ -571,6 +591,8 @@ class Tensor:
                 )
             self._rebind(new)
             return self
+        if _Mode.tracing is not None:
+            _trace_break(f"it updates a tensor in place without recording (t {sym}= ...)")
         ov = o.data if isinstance(o, Tensor) else o
         try:
             prim.fwd(self.data, ov, out=self.data, casting="same_kind")

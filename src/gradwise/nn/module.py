@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradwise.autodiff import Tensor
+from gradwise.autodiff.tensor import _trace_break
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "zero_grads"]
 
@@ -190,6 +191,7 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
         if self._forward_hooks:  # one dict truth test when no hook is registered
+            _trace_break(f"{type(self).__name__} has forward hooks, which a replay would skip")
             for hook in tuple(self._forward_hooks.values()):
                 res = hook(self, args, out)
                 if res is not None:

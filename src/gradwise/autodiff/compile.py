@@ -1,0 +1,457 @@
+"""Trace a function once, replay it as straight-line NumPy code (``gradwise.compile``).
+
+On small arrays an eager autodiff step costs more in Python bookkeeping (a Tensor
+per result, a graph walk per backward) than in arithmetic. A training step runs
+the same operations every time, so it can be recorded once and turned into two
+plain Python functions — the forward pass and its backward pass — that call the
+primitives' forward functions and the VJPs of the one rule table directly on
+arrays, in the order the eager engine would (so results are bit-identical).
+This is the tracing approach of JAX's ``jit`` and of PyTorch's ``torch.fx`` /
+AOTAutograd (Paszke et al., "PyTorch 2", ASPLOS 2024; Frostig, Johnson & Leary,
+"Compiling machine learning programs via high-level tracing", SysML 2018),
+without an optimising back end: NumPy does the arithmetic.
+
+Rules (the same as ``jax.jit``):
+
+- Array arguments may change value between calls; a new shape or dtype traces
+  again. Python numbers and other non-array arguments are constants of a trace.
+- Arrays the function reads from elsewhere (globals, closures) are used as they
+  are at each call if they are Tensors; plain arrays are read by reference.
+- What a replay cannot repeat makes the function run eagerly instead, with a
+  :class:`GraphBreakWarning` naming the reason: comparisons of traced values
+  (masks, ``if`` on data), ``detach()``, ``.item()``/``float()``, in-place writes
+  outside the graph, module hooks, NumPy functions that only look at values.
+  Random numbers drawn inside the function are drawn once, at trace time.
+
+Every trace is checked once against the eager engine on the tracing inputs
+(values and gradients equal); a mismatch also falls back to eager execution.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import math
+import re
+import warnings
+
+import numpy as np
+
+from gradwise.autodiff.engine import run_backward, unbroadcast
+from gradwise.autodiff.tensor import (
+    _FREED, GraphBreakError, Primitive, Tensor, _Mode, _next_seq, _wrap, apply,
+)
+
+__all__ = ["compile", "Compiled", "GraphBreakWarning"]
+
+#: traces kept per compiled function before it stops tracing new signatures
+MAX_TRACES = 16
+
+
+class GraphBreakWarning(UserWarning):
+    """A compiled function runs eagerly: its trace could not be replayed safely."""
+
+
+class _Break(Exception):
+    """Raised inside tracing: the function cannot be compiled (message: why)."""
+
+
+class _TraceState:
+    __slots__ = ("reason",)
+
+    def __init__(self):
+        self.reason = None
+
+
+# ------------------------------------------------------------------ tracing
+def _walk(out, start):
+    """Nodes recorded since ``start`` that ``out`` depends on (creation order), and
+    the tensors they read that were not made during the trace."""
+    nodes, outside, seen, stack = [], [], set(), [out]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        ctx = t._ctx
+        if ctx is None or ctx is _FREED or ctx[5] < start:
+            outside.append(t)
+            continue
+        nodes.append(t)
+        stack.extend(a for a in ctx[1] if isinstance(a, Tensor))
+    nodes.sort(key=lambda t: t._ctx[5])
+    return nodes, outside
+
+
+_SLOT = re.compile(r"\b[acvs]\d+\b")  # names of inputs, captured tensors, results, saved values
+
+
+class _Codegen:
+    """Writes the forward and backward functions of one trace as Python source."""
+
+    def __init__(self, inputs, captured, nodes):
+        self.ns = {"_unb": unbroadcast, "_add_reduce": np.add.reduce, "_ndarray": np.ndarray}
+        self.names = {}  # id(tensor) -> variable name
+        self.by_array = {}  # id(ndarray) -> variable name (an array read as a constant)
+        self.traced_arrays = []
+        for i, t in enumerate(inputs):
+            self._name(t, f"a{i}")
+        for i, t in enumerate(captured):
+            self._name(t, f"c{i}")
+        for k, t in enumerate(nodes):
+            self._name(t, f"v{k}")
+        self.n_const = 0
+
+    def _name(self, t, name):
+        self.names[id(t)] = name
+        self.by_array.setdefault(id(t.data), name)
+        self.traced_arrays.append(t.data)
+
+    def const(self, value):
+        """Source text for an operand or keyword value that is not a Tensor."""
+        if isinstance(value, Tensor):
+            return self.names[id(value)]
+        if isinstance(value, np.ndarray):
+            name = self.by_array.get(id(value))
+            if name is not None:  # the very array of an input or result: read it
+                return name
+            if any(np.may_share_memory(value, a) for a in self.traced_arrays):
+                raise _Break("it takes a view of traced data (e.g. t.data[...]) out of the graph")
+        elif isinstance(value, tuple):
+            return "(" + "".join(self.const(v) + ", " for v in value) + ")"
+        elif type(value) in (int, bool, type(None)) or (type(value) is float and math.isfinite(value)):
+            return repr(value)
+        self.n_const += 1
+        name = f"K{self.n_const}"
+        self.ns[name] = value
+        return name
+
+    def bind(self, name, value):
+        self.ns[name] = value
+        return name
+
+
+def _operands(cg, ctx):
+    prim, args, vals, kw = ctx[0], ctx[1], ctx[2], ctx[3]
+    ops = [cg.names[id(a)] if isinstance(a, Tensor) else cg.const(v) for a, v in zip(args, vals)]
+    kws = [f"{k}={cg.const(v)}" for k, v in kw.items() if k != "saved"]
+    return ops, kws
+
+
+def _gname(cg, t):
+    name = cg.names[id(t)]
+    return "g" + name[1:] if name[0] == "v" else "g_" + name
+
+
+def _generate(inputs, captured, nodes, out, needs_in):
+    """Source of ``forward(a*, c*) -> (out, saved)`` and ``backward(g, saved) -> grads``.
+
+    ``needs_in``: for each input then captured tensor, whether its gradient is wanted.
+    The backward visits nodes latest first and accumulates ``old + new`` in the
+    order of :func:`gradwise.autodiff.engine.run_backward`, so the numbers are the
+    same; which gradient is assigned first and which is added to is decided here,
+    once, so the generated code has no branches.
+    """
+    cg = _Codegen(inputs, captured, nodes)
+    params = [f"a{i}" for i in range(len(inputs))] + [f"c{i}" for i in range(len(captured))]
+    needs = {id(t) for t, w in zip(list(inputs) + list(captured), needs_in) if w}
+    fwd = [f"def forward({', '.join(params)}):"]
+    calls = []  # per node: (operands with keywords, or None if it needs no backward)
+    for k, t in enumerate(nodes):
+        ctx = t._ctx
+        prim = ctx[0]
+        ops, kws = _operands(cg, ctx)
+        f = cg.bind(f"F{k}", prim.fwd)
+        call = f"{f}({', '.join(ops + kws)})"
+        fwd.append(f"    v{k}, s{k} = {call}" if prim.saves else f"    v{k} = {call}")
+        if any(isinstance(a, Tensor) and id(a) in needs for a in ctx[1]):
+            needs.add(id(t))
+            calls.append(ops + kws + ([f"saved=s{k}"] if prim.saves else []))
+        else:
+            calls.append(None)
+    bwd, used, have = [], set(), {id(out)}
+    for k in reversed(range(len(nodes))):
+        t = nodes[k]
+        if calls[k] is None or id(t) not in have:
+            continue
+        ctx = t._ctx
+        prim, tail = ctx[0], ", ".join(calls[k])
+        for i, a in enumerate(ctx[1]):
+            if not (isinstance(a, Tensor) and id(a) in needs):
+                continue
+            if prim.nary:
+                vjp = f"{cg.bind(f'B{k}', prim.vjps)}({i}, g{k}, v{k}, {tail})"
+            elif prim.vjps[i] is None:
+                continue
+            else:
+                vjp = f"{cg.bind(f'B{k}_{i}', prim.vjps[i])}(g{k}, v{k}, {tail})"
+            ga, shape = _gname(cg, a), a.data.shape
+            first = id(a) not in have
+            have.add(id(a))
+            if shape == t.data.shape:
+                bwd.append(f"    {ga} = {vjp}" if first else f"    {ga} = {ga} + {vjp}")
+                continue
+            bwd.append(f"    t = {vjp}")
+            unb = f"_unb(t, {shape!r}, {prim.name!r}, {i})"
+            oshape = t.data.shape
+            if len(oshape) == len(shape) + 1 and oshape[1:] == shape:
+                # a bias broadcast over rows: the engine's fast path, without the call
+                bwd.append(f"    t = _add_reduce(t, 0) if t.shape == {oshape!r} "
+                           f"and type(t) is _ndarray else {unb}")
+            else:
+                bwd.append(f"    if t.shape != {shape!r}: t = {unb}")
+            bwd.append(f"    {ga} = t" if first else f"    {ga} = {ga} + t")
+        used.update(_SLOT.findall(tail))
+        used.add(f"v{k}")
+    out_name = cg.names[id(out)]
+    saved = "".join(n + ", " for n in sorted(used))
+    fwd.append(f"    return {out_name}, ({saved})")
+    every = list(inputs) + list(captured)
+    head = ["def backward(g, S):", f"    ({saved}) = S", f"    {_gname(cg, out)} = g"]
+    ret = "".join(f"g_{p}, " if w and id(x) in have else "None, "
+                  for p, w, x in zip(params, needs_in, every))
+    return "\n".join(fwd), "\n".join(head + bwd + [f"    return ({ret})"]), cg.ns
+
+
+class _Program:
+    """One trace: generated ``forward``/``backward`` and what to read at each call."""
+
+    __slots__ = ("forward", "backward", "captured", "guards", "prim", "source", "seed")
+
+    def __init__(self, forward, backward, captured, source, name, seed):
+        self.seed = seed  # d out / d out: ones in the shape and dtype of the result
+        self.forward = forward
+        self.backward = backward
+        self.captured = captured
+        self.guards = [(t, t.data.shape, t.data.dtype, t.requires_grad) for t in captured]
+        self.source = source
+
+        def joint_vjp(g, ans, *vals, saved):
+            if isinstance(g, Tensor):
+                raise NotImplementedError(
+                    f"create_graph=True through the compiled function {name!r} is not supported; "
+                    "call the original function for higher-order derivatives"
+                )
+            return backward(g, saved)
+
+        self.prim = Primitive(f"compiled {name}", forward, joint_vjp, saves=True, joint=True)
+
+    def valid(self):
+        for t, shape, dtype, rg in self.guards:
+            d = t.data
+            if d.shape != shape or d.dtype != dtype or t.requires_grad != rg:
+                return False
+        return True
+
+
+def _trace(fn, values, needs_in_user, name, captured_grads=True):
+    """Run ``fn`` on traced stand-ins for ``values`` and build a :class:`_Program`.
+
+    ``values``: the arrays passed in (one per input). ``needs_in_user``: for each,
+    whether its gradient is wanted. Raises :class:`_Break` with the reason when the
+    function cannot be compiled.
+    """
+    # every input is marked as requiring grad so that each operation on it is
+    # recorded, whatever its dtype; only the wanted gradients are generated
+    inputs = [_wrap(v, True) for v in values]
+    state = _TraceState()
+    prev = (_Mode.enabled, _Mode.tracing)
+    start = _next_seq()
+    _Mode.enabled, _Mode.tracing = True, state
+    try:
+        out = fn(inputs)
+    except GraphBreakError as e:
+        raise _Break(f"it takes values out of a traced tensor ({e})") from None
+    except Exception as e:  # the eager run will show the user's own error
+        raise _Break(f"tracing raised {type(e).__name__}: {e}") from None
+    finally:
+        _Mode.enabled, _Mode.tracing = prev
+    if state.reason is not None:
+        raise _Break(state.reason)
+    if not isinstance(out, Tensor):
+        raise _Break(f"it returned {type(out).__name__}, not a Tensor")
+    nodes, outside = _walk(out, start)
+    if not nodes:
+        raise _Break("its result does not come from an operation on its inputs")
+    input_ids = {id(t) for t in inputs}
+    captured = [t for t in outside if id(t) not in input_ids]
+    captured.sort(key=lambda t: id(t))
+    needs_in = list(needs_in_user) + [captured_grads and t.requires_grad for t in captured]
+    fsrc, bsrc, ns = _generate(inputs, captured, nodes, out, needs_in)
+    exec(builtins.compile(fsrc + "\n\n" + bsrc, f"<gradwise.compile {name}>", "exec"), ns)  # noqa: S102
+    prog = _Program(ns["forward"], ns["backward"], captured, fsrc + "\n\n" + bsrc, name,
+                    np.ones_like(out.data))
+    _verify(prog, inputs, captured, out, needs_in)
+    return prog
+
+
+def _same(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a.data if isinstance(a, Tensor) else a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+def _verify(prog, inputs, captured, out, needs_in):
+    """The generated code must give the eager values and gradients exactly."""
+    val, saved = prog.forward(*[t.data for t in inputs], *[t.data for t in captured])
+    if not _same(out.data, val):
+        raise _Break("the replayed forward pass differs from the eager one")
+    g = np.ones_like(out.data)
+    every = list(inputs) + list(captured)
+    want = [t for t, w in zip(every, needs_in) if w]
+    if not want:
+        return
+    try:
+        eager = run_backward([out], [g], retain_graph=True, inputs=want)
+    except Exception as e:  # e.g. an outside graph already freed: decide at backward()
+        raise _Break(f"its gradient could not be checked ({e})") from None
+    try:
+        gen = [gi for gi, w in zip(prog.backward(g, saved), needs_in) if w]
+    except Exception as e:  # noqa: BLE001  (a VJP that returned None, say)
+        raise _Break(f"the replayed backward pass failed ({type(e).__name__}: {e})") from None
+    for a, b in zip(eager, gen):
+        if (a is None and b is not None and np.any(b)) or (a is not None and not _same(a, b)):
+            raise _Break("the replayed backward pass differs from the eager one")
+
+
+# ------------------------------------------------------------------- front end
+def _signature(a):
+    if isinstance(a, Tensor):
+        return (a.data.shape, a.data.dtype, a.requires_grad)
+    if type(a) is np.ndarray:
+        return (a.shape, a.dtype)
+    return (type(a), a)
+
+
+class _TraceCache:
+    """Programs by input signature, for one function; warns once per reason to run eagerly."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.traces = {}
+        self._warned = set()
+
+    def lookup(self, key, build):
+        """The program for ``key`` (tracing with ``build()`` when new or stale), or None
+        when the function must run eagerly."""
+        prog = self.traces.get(key, False)
+        if prog is not False and (prog is None or prog.valid()):
+            return prog
+        if prog is False and len(self.traces) >= MAX_TRACES:
+            self.warn(f"more than {MAX_TRACES} different argument shapes/constants")
+            return None
+        try:
+            prog = build()
+        except _Break as e:
+            self.warn(str(e))
+            prog = None
+        self.traces[key] = prog
+        return prog
+
+    def warn(self, reason):
+        if reason not in self._warned:
+            self._warned.add(reason)
+            warnings.warn(f"gradwise.compile: {getattr(self.fn, '__qualname__', 'fn')} runs "
+                          f"eagerly: {reason}", GraphBreakWarning, stacklevel=4)
+
+
+class Compiled:
+    """A function compiled by :func:`compile`; call it like the original.
+
+    Attributes
+    ----------
+    fn : callable
+        The original function (eager).
+    traces : dict
+        Signature -> generated program (or None where it runs eagerly).
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._cache = _TraceCache(fn)
+        functools.update_wrapper(self, fn)
+
+    @property
+    def traces(self):
+        return self._cache.traces
+
+    def __repr__(self):
+        return f"<gradwise.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+    def __call__(self, *args):
+        try:
+            key = tuple(_signature(a) for a in args)
+            hash(key)
+        except TypeError:  # an unhashable constant argument: nothing to key a trace on
+            return self.fn(*args)
+        prog = self._cache.lookup(key, lambda: self._trace(args))
+        if prog is None:
+            return self.fn(*args)
+        return apply(prog.prim, *[a for a in args if isinstance(a, (Tensor, np.ndarray))],
+                     *prog.captured)
+
+    def _trace(self, args):
+        slots = [i for i, a in enumerate(args) if isinstance(a, (Tensor, np.ndarray))]
+        values = [args[i].data if isinstance(args[i], Tensor) else args[i] for i in slots]
+        needs = [isinstance(args[i], Tensor) and args[i].requires_grad for i in slots]
+
+        def call(traced):
+            full = list(args)
+            for i, t in zip(slots, traced):
+                full[i] = t
+            return self.fn(*full)
+
+        return _trace(call, values, needs, getattr(self.fn, "__qualname__", "fn"))
+
+
+def compile(fn=None):  # noqa: A001  (torch.compile's name)
+    """Compile a function of Tensors: trace it once per input signature, then replay.
+
+    The returned function gives the same values and gradients as ``fn`` (bit for
+    bit; each trace is checked against the eager engine once) with much less
+    Python overhead per call: the forward pass and the backward pass become two
+    straight-line functions calling NumPy, and the whole call is one node of the
+    autodiff graph, so ``.backward()``, optimizers and :func:`gradwise.train` work
+    as before. Made for training steps on small arrays; see
+    ``benchmarks/RESULTS.md``.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(*args) -> Tensor``. Positional arguments that are Tensors or NumPy
+        arrays are inputs (their values may change between calls); other arguments
+        (numbers, strings) are constants of a trace. Tensors that require grad and
+        are read from the enclosing scope (e.g. a model's parameters) get their
+        gradients as in eager mode.
+
+    Returns
+    -------
+    Compiled
+        Callable with ``fn``'s signature; ``.fn`` is the original.
+
+    Notes
+    -----
+    The traceable subset is that of ``jax.jit`` (Frostig et al., SysML 2018): the
+    same operations must run for every input of the same shapes. Where ``fn``
+    compares traced values, calls ``.item()``/``float()``/``detach()``, writes in
+    place outside the graph or has module hooks, it runs eagerly and a
+    :class:`GraphBreakWarning` says why. A new argument shape or dtype traces
+    again (at most ``MAX_TRACES`` = 16 traces). ``create_graph=True`` through a
+    compiled call raises ``NotImplementedError``: use ``fn`` itself for
+    higher-order derivatives.
+
+    Examples
+    --------
+    >>> import numpy as np, gradwise as gw
+    >>> w = gw.tensor([1.0, 2.0], requires_grad=True)
+    >>> f = gw.compile(lambda x: ((x @ w) ** 2).mean())
+    >>> f(np.array([[1.0, 1.0]])).backward()
+    >>> w.grad
+    tensor([6., 6.])
+    """
+    if fn is None:
+        return compile
+    if not callable(fn):
+        raise TypeError(f"gradwise.compile expects a function, got {type(fn).__name__}")
+    return Compiled(fn)
