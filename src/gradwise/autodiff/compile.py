@@ -39,7 +39,14 @@ import numpy as np
 
 from gradwise.autodiff.engine import run_backward, unbroadcast
 from gradwise.autodiff.tensor import (
-    _FREED, GraphBreakError, Primitive, Tensor, _Mode, _next_seq, _wrap, apply,
+    _FREED,
+    GraphBreakError,
+    Primitive,
+    Tensor,
+    _Mode,
+    _next_seq,
+    _wrap,
+    apply,
 )
 
 __all__ = ["compile", "Compiled", "GraphBreakWarning"]
@@ -132,7 +139,7 @@ class _Codegen:
 
 
 def _operands(cg, ctx):
-    prim, args, vals, kw = ctx[0], ctx[1], ctx[2], ctx[3]
+    args, vals, kw = ctx[1], ctx[2], ctx[3]
     ops = [cg.names[id(a)] if isinstance(a, Tensor) else cg.const(v) for a, v in zip(args, vals)]
     kws = [f"{k}={cg.const(v)}" for k, v in kw.items() if k != "saved"]
     return ops, kws
