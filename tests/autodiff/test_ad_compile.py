@@ -1,0 +1,268 @@
+"""gradwise.compile / value_and_grad(compile=True): the replay must give exactly the
+eager engine's values and gradients, trace again when it has to, and run eagerly
+(with a GraphBreakWarning) whenever a replay could differ."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from specs import SPECS, cotangent
+
+import gradwise as gw
+from gradwise import nn
+from gradwise.autodiff.compile import MAX_TRACES, GraphBreakWarning
+
+CASES = [pytest.param(s, shapes, id=f"{s.name}-{'x'.join(map(str, shapes))}")
+         for s in SPECS for shapes in s.shapes]
+
+
+def _eager_and_compiled(fn, arrays, w):
+    """Value and gradients of sum(fn(*x) * w), eagerly and through gw.compile (two calls
+    of the compiled function on different inputs: a trace, then a replay)."""
+    comp = gw.compile(fn)
+    results = []
+    for xs in arrays:
+        pair = []
+        for f in (fn, comp):
+            ts = [gw.tensor(x, requires_grad=True) for x in xs]
+            out = f(*ts)
+            (out * w).sum().backward()
+            pair.append((out.data, [t.grad.data if t.grad is not None else None for t in ts]))
+        results.append(pair)
+    return comp, results
+
+
+def _assert_identical(a, b):
+    assert (a is None) == (b is None)
+    if a is not None:
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("s, shapes", CASES)
+def test_compiled_spec_functions_equal_eager_bit_for_bit(s, shapes):
+    arrays = [s.inputs(shapes), s.inputs(shapes, salt="second call")]
+    w = cotangent(np.shape(s.gw(*[gw.tensor(x) for x in arrays[0]]).data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GraphBreakWarning)
+        _, results = _eager_and_compiled(s.gw, arrays, w)
+    for (ev, eg), (cv, cg) in results:
+        _assert_identical(ev, cv)
+        for a, b in zip(eg, cg):
+            _assert_identical(a, b)
+
+
+def test_most_spec_functions_compile_rather_than_fall_back():
+    compiled, broke = 0, []
+    for s in SPECS:
+        shapes = s.shapes[-1]
+        comp = gw.compile(s.gw)
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            comp(*[gw.tensor(x, requires_grad=True) for x in s.inputs(shapes)])
+        if any(issubclass(r.category, GraphBreakWarning) for r in rec):
+            broke.append(s.name)
+        else:
+            compiled += 1
+            assert all(p is not None for p in comp.traces.values())
+    assert compiled >= 0.85 * len(SPECS), broke
+
+
+# ----------------------------------------------------------------- training
+def _xor_params():
+    rng = np.random.default_rng(3)
+    return [rng.normal(0, 1, (2, 3)), np.zeros(3), rng.normal(0, 1, (3, 1)), np.zeros(1)]
+
+
+X_XOR = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+Y_XOR = np.array([[0], [1], [1], [0]], dtype=float)
+
+
+def _xor_loss(p, X, Y):
+    W1, b1, W2, b2 = p
+    h = np.tanh(X @ W1 + b1)
+    out = gw.sigmoid(h @ W2 + b2)
+    return np.mean((out - Y) ** 2)
+
+
+def test_compiled_value_and_grad_follows_the_eager_trajectory_exactly():
+    eager, comp = gw.value_and_grad(_xor_loss), gw.value_and_grad(_xor_loss, compile=True)
+    pe, pc = _xor_params(), _xor_params()
+    for _ in range(300):
+        le, ge = eager(pe, X_XOR, Y_XOR)
+        lc, gc = comp(pc, X_XOR, Y_XOR)
+        assert le == lc
+        for a, b, g1, g2 in zip(pe, pc, ge, gc):
+            np.testing.assert_array_equal(g1, g2)
+            a -= 0.5 * g1
+            b -= 0.5 * g2
+    assert le < 0.05  # it does learn XOR
+    assert len(comp.cache.traces) == 1
+
+
+def test_compiled_grad_keeps_structure_and_float32():
+    def f(p, x):
+        return ((x @ p["W"] + p["b"]) ** 2).sum()
+
+    p = {"W": np.ones((3, 2), np.float32), "b": np.zeros(2, np.float32)}
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    g = gw.grad(f, compile=True)(p, x)
+    ge = gw.grad(f)(p, x)
+    assert set(g) == {"W", "b"} and g["W"].dtype == np.float32
+    for k in g:
+        np.testing.assert_array_equal(g[k], ge[k])
+    # the data argument is an input, not a constant of the trace
+    g2 = gw.grad(f, compile=True)
+    g2(p, x)
+    np.testing.assert_array_equal(g2(p, 2 * x)["W"], gw.grad(f)(p, 2 * x)["W"])
+
+
+def test_compiled_module_step_with_class_labels_equals_eager_per_batch():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(70, 5))
+    y = rng.integers(0, 3, 70)
+
+    def make():
+        model = nn.Sequential(nn.Linear(5, 8, rng=1), nn.ReLU(), nn.Linear(8, 3, rng=2))
+        return model, nn.CrossEntropyLoss(), gw.optim.SGD(model.parameters(), lr=0.1)
+
+    (me, le, oe), (mc, lc, oc) = make(), make()
+    step = gw.compile(lambda xb, yb: lc(mc(xb), yb))
+
+    def one_step(opt, f, xb, yb):
+        opt.zero_grad()
+        loss = f(xb, yb)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(3):
+        for i in range(0, 70, 32):  # the last batch has 6 rows: a second trace
+            xb, yb = X[i:i + 32], y[i:i + 32]
+            assert one_step(oe, lambda a, b: le(me(a), b), xb, yb) == one_step(oc, step, xb, yb)
+    for pe, pc in zip(me.parameters(), mc.parameters()):
+        np.testing.assert_array_equal(pe.data, pc.data)
+    assert len(step.traces) == 2 and all(p is not None for p in step.traces.values())
+
+
+def test_labels_and_data_are_inputs_not_constants():
+    w = gw.tensor(np.ones((4, 3)), requires_grad=True)
+    f = gw.compile(lambda x, t: gw.nn.functional.cross_entropy(x @ w, t))
+    x = np.eye(4)
+    a = f(x, np.array([0, 1, 2, 0])).item()
+    b = f(x, np.array([2, 2, 2, 2])).item()
+    assert a == gw.nn.functional.cross_entropy(x @ w, np.array([0, 1, 2, 0])).item()
+    assert b == gw.nn.functional.cross_entropy(x @ w, np.array([2, 2, 2, 2])).item()
+
+
+def test_captured_parameters_are_read_at_each_call():
+    w = gw.tensor([1.0, 2.0], requires_grad=True)
+    f = gw.compile(lambda x: ((x @ w) ** 2).mean())
+    x = np.array([[1.0, 1.0], [0.5, -1.0]])
+    f(x).backward()
+    with gw.no_grad():
+        w -= 0.1 * w.grad  # in place
+    w.grad = None
+    out = f(x)
+    assert out.item() == ((x @ w.detach().data) ** 2).mean()
+    w.data = np.array([3.0, -1.0])  # rebound
+    assert f(x).item() == ((x @ np.array([3.0, -1.0])) ** 2).mean()
+    w.data = np.array([1.0, 1.0, 1.0])  # another shape: a new trace
+    x3 = np.ones((2, 3))
+    assert f(x3).item() == 9.0
+
+
+def test_frozen_parameter_change_traces_again():
+    w = gw.tensor([1.0, 2.0], requires_grad=True)
+    v = gw.tensor([3.0, 4.0])
+    f = gw.compile(lambda x: (x * w * v).sum())
+    f(np.ones(2)).backward()
+    assert v.grad is None
+    v.requires_grad_(True)
+    f(np.ones(2)).backward()
+    np.testing.assert_array_equal(v.grad.data, [1.0, 2.0])
+
+
+# ------------------------------------------------------------- graph breaks
+@pytest.mark.parametrize("fn, reason", [
+    (lambda x: gw.where(x > 0, x, 0.1 * x).sum(), "compares values"),
+    (lambda x: (x * x).sum() if float(x.sum().detach().data) > 0 else x.sum(), "detach"),
+    (lambda x: x.sum() * float(np.max(np.abs(x.detach().data))), "detach"),
+    (lambda x: x.std(), "std()"),
+    (lambda x: (x * np.argmax(x)).sum(), "np.argmax"),
+])
+def test_value_dependent_functions_run_eagerly_with_a_warning(fn, reason):
+    comp = gw.compile(fn)
+    for x in (np.array([1.0, -2.0, 3.0]), np.array([-1.0, 2.0, -3.0])):
+        te, tc = gw.tensor(x, requires_grad=True), gw.tensor(x, requires_grad=True)
+        with pytest.warns(GraphBreakWarning, match="runs eagerly") if te.data[0] > 0 else \
+                warnings.catch_warnings():
+            out = comp(tc)
+        fn(te).backward()
+        out.backward()
+        assert out.item() == fn(gw.tensor(x)).item()
+        np.testing.assert_array_equal(te.grad.data, tc.grad.data)
+    assert list(comp.traces.values()) == [None]
+
+
+def test_value_escape_names_the_reason():
+    comp = gw.compile(lambda x: gw.where(x > 0, x, 0.0).sum())
+    with pytest.warns(GraphBreakWarning, match="compares values"):
+        comp(gw.tensor([1.0, -1.0], requires_grad=True))
+
+
+def test_forward_hooks_prevent_compilation():
+    model = nn.Sequential(nn.Linear(2, 2, rng=0), nn.Tanh())
+    seen = []
+    model[1].register_forward_hook(lambda m, a, out: seen.append(out.shape))
+    comp = gw.compile(lambda x: model(x).sum())
+    with pytest.warns(GraphBreakWarning, match="hooks"):
+        comp(np.ones((3, 2)))
+    comp(np.ones((3, 2)))
+    assert len(seen) >= 2  # the hook ran at every call: eager
+
+
+def test_too_many_signatures_fall_back_to_eager():
+    comp = gw.compile(lambda x, k: (x * k).sum())
+    x = gw.tensor([1.0, 2.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphBreakWarning)
+        for k in range(MAX_TRACES):
+            assert comp(x, k).item() == 3.0 * k
+    with pytest.warns(GraphBreakWarning, match="more than"):
+        assert comp(x, 100).item() == 300.0
+
+
+def test_create_graph_through_a_compiled_call_is_refused_clearly():
+    x = gw.tensor([1.0, 2.0], requires_grad=True)
+    comp = gw.compile(lambda t: (t ** 3).sum())
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        comp(x).backward(create_graph=True)
+
+
+def test_in_place_change_between_forward_and_backward_is_caught():
+    w = gw.tensor([1.0, 2.0], requires_grad=True)
+    comp = gw.compile(lambda x: (x * w).sum())
+    out = comp(np.ones(2))
+    with gw.no_grad():
+        w -= 1.0
+    with pytest.raises(RuntimeError, match="modified"):
+        out.backward()
+
+
+def test_no_grad_call_and_non_tensor_result():
+    comp = gw.compile(lambda x: (x ** 2).sum())
+    with gw.no_grad():
+        out = comp(gw.tensor([1.0, 2.0], requires_grad=True))
+    assert out.item() == 5.0 and not out.requires_grad
+    bad = gw.value_and_grad(lambda x: float((x ** 2).sum()), compile=True)
+    with pytest.warns(GraphBreakWarning), pytest.raises(TypeError):
+        bad(np.array([1.0]))
+
+
+def test_compile_rejects_a_non_callable():
+    with pytest.raises(TypeError, match="expects a function"):
+        gw.compile(3)
