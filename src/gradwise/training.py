@@ -461,6 +461,20 @@ def _scheduler_stepper(scheduler: Any):
     return (lambda loss: scheduler.step(loss)) if needs_metric else (lambda loss: scheduler.step())
 
 
+def _forward(model, loss, compiled):
+    """``(xb, yb) -> (output, loss)``: eager, or one compiled call (output not kept)."""
+    if not compiled:
+        def run(xb, yb):
+            out = model(xb)
+            return out, loss(out, yb)
+
+        return run
+    from gradwise.autodiff.compile import compile as compile_fn
+
+    step = compile_fn(lambda xb, yb: loss(model(xb), yb))
+    return lambda xb, yb: (None, step(xb, yb))
+
+
 def train(
     model: Any,
     loss: Any,
@@ -478,6 +492,7 @@ def train(
     tol: float = 1e-4,
     n_iter_no_change: int = 10,
     stop_when_converged: bool = False,
+    compile: bool = False,  # noqa: A002  (torch.compile's name)
 ) -> TrainResult:
     """Train ``model`` by minimising ``loss`` with ``optimizer`` — the one training loop.
 
@@ -519,6 +534,13 @@ def train(
     stop_when_converged : bool, default False
         End training early once the criterion holds (otherwise every epoch of
         the budget runs and ``converged`` is only reported).
+    compile : bool, default False
+        Run ``loss(model(X_batch), y_batch)`` and its backward pass through
+        :func:`gradwise.compile` (one trace per batch shape, replayed as
+        straight-line NumPy code: the same numbers with less Python overhead per
+        step). Callbacks then see ``state.output = None``; a model that cannot be
+        traced (forward hooks, value-dependent branches) trains eagerly with a
+        ``GraphBreakWarning``.
 
     Returns
     -------
@@ -562,6 +584,7 @@ def train(
     step_scheduler = _scheduler_stepper(scheduler)
     plateau = _Plateau(tol, n_iter_no_change) if stop_when_converged else None
     bar = _progress(progress, int(epochs))
+    forward = _forward(model, loss, compile)
 
     if hasattr(model, "train"):
         model.train()
@@ -576,8 +599,7 @@ def train(
             total, count = 0.0, 0
             for xb, yb in loader:
                 optimizer.zero_grad()
-                out = model(xb)
-                L = loss(out, yb)
+                out, L = forward(xb, yb)
                 lv = _loss_value(L)
                 n_b = len(xb)
                 if not math.isfinite(lv) and stop_on_nonfinite:

@@ -266,3 +266,26 @@ def test_no_grad_call_and_non_tensor_result():
 def test_compile_rejects_a_non_callable():
     with pytest.raises(TypeError, match="expects a function"):
         gw.compile(3)
+
+
+def test_train_with_compile_gives_the_eager_result_exactly():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(50, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    runs = []
+    for compiled in (False, True):
+        model = nn.Sequential(nn.Linear(4, 6, rng=0, dtype=np.float32), nn.Tanh(),
+                              nn.Linear(6, 3, rng=1, dtype=np.float32))
+        opt = gw.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", GraphBreakWarning)
+            res = gw.train(model, nn.CrossEntropyLoss(), opt, (X, y), epochs=5, batch_size=16,
+                           seed=0, progress=False, compile=compiled)
+        runs.append((res, [p.data.copy() for p in model.parameters()]))
+    (r0, p0), (r1, p1) = runs
+    np.testing.assert_array_equal(r0.step_loss, r1.step_loss)
+    np.testing.assert_array_equal(r0.loss_curve, r1.loss_curve)
+    assert len(r0.step_loss) == 20
+    for a, b in zip(p0, p1):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
