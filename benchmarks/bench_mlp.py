@@ -11,8 +11,12 @@ Contenders
 - ``numpy``: the network written by hand (forward, hand-derived backward, update).
 - ``gradwise``: an explicit loop over ``gradwise.nn`` + ``gradwise.optim``
   (``zero_grad``, forward, ``CrossEntropyLoss``, ``backward``, ``SGD.step``).
+- ``gradwise.compile``: the same loop with ``loss_fn(model(xb), yb)`` compiled
+  (:func:`gradwise.compile`: traced once per batch shape, replayed as generated
+  NumPy code; the same numbers).
 - ``gradwise.train``: the same through ``gradwise.train`` (the library's loop,
-  which also records per-step loss, gradient norms and update norms).
+  which also records per-step loss, gradient norms and update norms), eager and
+  with ``compile=True``.
 - ``torch``: ``torch.nn`` + ``torch.optim.SGD`` on CPU, float32.
 - ``sklearn``: ``MLPClassifier(solver="sgd", momentum=0, alpha=0,
   shuffle=False).partial_fit`` (one call = one epoch).
@@ -138,6 +142,38 @@ def setup_gradwise(X, y, w0):
     return epoch, lambda: _gradwise_params(model)
 
 
+def setup_gradwise_compiled(X, y, w0):
+    """The explicit loop with the forward+loss+backward through ``gradwise.compile``."""
+    model = _gradwise_model(w0)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=LR)
+    step = gw.compile(lambda xb, yb: loss_fn(model(xb), yb))
+    n = len(X)
+
+    def epoch():
+        for i in range(0, n, BATCH):
+            opt.zero_grad()
+            loss = step(X[i:i + BATCH], y[i:i + BATCH])
+            loss.backward()
+            opt.step()
+        assert loss.dtype == F32, loss.dtype
+        assert all(t is not None for t in step.traces.values())  # really compiled
+
+    return epoch, lambda: _gradwise_params(model)
+
+
+def setup_gradwise_train_compiled(X, y, w0):
+    model = _gradwise_model(w0)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=LR)
+
+    def epoch():
+        gw.train(model, loss_fn, opt, (X, y), epochs=1, batch_size=BATCH, shuffle=False,
+                 progress=False, compile=True)
+
+    return epoch, lambda: _gradwise_params(model)
+
+
 def setup_gradwise_train(X, y, w0):
     model = _gradwise_model(w0)
     loss_fn = nn.CrossEntropyLoss()
@@ -208,7 +244,9 @@ def setup_sklearn(X, y, w0):
 CONTENDERS = {
     "numpy (hand-written)": setup_numpy,
     "gradwise (nn + optim loop)": setup_gradwise,
+    "gradwise.compile (nn + optim loop)": setup_gradwise_compiled,
     "gradwise.train": setup_gradwise_train,
+    "gradwise.train(compile=True)": setup_gradwise_train_compiled,
     "torch": setup_torch,
     "sklearn MLPClassifier.partial_fit": setup_sklearn,
 }
@@ -246,7 +284,8 @@ def tracemalloc_peak(epoch) -> float:
 
 
 # modules a contender imports on first use: imported before the baseline is taken
-_LIBS = {"torch": "torch", "sklearn": "sklearn.neural_network", "gradwise.train": "gradwise.training"}
+_LIBS = {"torch": "torch", "sklearn": "sklearn.neural_network", "gradwise.train": "gradwise.training",
+         "gradwise.compile": "gradwise.autodiff.compile"}
 
 
 def _peak_rss_child(name: str, n: int) -> float | None:

@@ -289,3 +289,19 @@ def test_train_with_compile_gives_the_eager_result_exactly():
     for a, b in zip(p0, p1):
         assert a.dtype == np.float32
         np.testing.assert_array_equal(a, b)
+
+
+def test_returned_gradients_own_their_memory():
+    vg = gw.grad(lambda a, b: (a + b).sum() + (a * 0).sum(), argnums=(0, 1), compile=True)
+    for _ in range(3):
+        ga, gb = vg(np.ones(3), np.ones(3))
+        np.testing.assert_array_equal(ga, [1.0, 1.0, 1.0])
+        np.testing.assert_array_equal(gb, [1.0, 1.0, 1.0])
+        assert not np.shares_memory(ga, gb)
+        ga *= 5  # must not change gb, nor the next call's result
+        np.testing.assert_array_equal(gb, [1.0, 1.0, 1.0])
+    g = gw.grad(lambda x: x + 0.0, compile=True)  # the seed itself reaches the input
+    for _ in range(3):
+        out = g(np.array(2.0))
+        assert out == 1.0
+        out *= 7

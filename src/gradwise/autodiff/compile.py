@@ -38,6 +38,7 @@ import warnings
 import numpy as np
 
 from gradwise.autodiff.engine import run_backward, unbroadcast
+from gradwise.autodiff.rules import pass_through
 from gradwise.autodiff.tensor import (
     _FREED,
     GraphBreakError,
@@ -190,6 +191,8 @@ def _generate(inputs, captured, nodes, out, needs_in):
                 vjp = f"{cg.bind(f'B{k}', prim.vjps)}({i}, g{k}, v{k}, {tail})"
             elif prim.vjps[i] is None:
                 continue
+            elif prim.vjps[i] is pass_through:
+                vjp = f"g{k}"
             else:
                 vjp = f"{cg.bind(f'B{k}_{i}', prim.vjps[i])}(g{k}, v{k}, {tail})"
             ga, shape = _gname(cg, a), a.data.shape
@@ -223,10 +226,11 @@ def _generate(inputs, captured, nodes, out, needs_in):
 class _Program:
     """One trace: generated ``forward``/``backward`` and what to read at each call."""
 
-    __slots__ = ("forward", "backward", "captured", "guards", "prim", "source", "seed")
+    __slots__ = ("forward", "backward", "captured", "guards", "prim", "source", "seed", "shares")
 
     def __init__(self, forward, backward, captured, source, name, seed):
         self.seed = seed  # d out / d out: ones in the shape and dtype of the result
+        self.shares = False  # some returned gradients share memory (set by _verify)
         self.forward = forward
         self.backward = backward
         self.captured = captured
@@ -317,6 +321,18 @@ def _verify(prog, inputs, captured, out, needs_in):
         gen = [gi for gi, w in zip(prog.backward(g, saved), needs_in) if w]
     except Exception as e:  # noqa: BLE001  (a VJP that returned None, say)
         raise _Break(f"the replayed backward pass failed ({type(e).__name__}: {e})") from None
+    # gradients handed to the caller must own their memory; which ones share it (the
+    # seed passed through an add, a reshaped view, one array for two arguments) is
+    # fixed by the trace, so it is found here once
+    mine = [x for x in (g, val, *saved, *(t.data for t in every)) if isinstance(x, np.ndarray)]
+    seen = set()
+    for gi in gen:
+        if gi is None:
+            continue
+        if (id(gi) in seen or getattr(gi, "base", None) is not None
+                or any(gi is x for x in mine)):
+            prog.shares = True
+        seen.add(id(gi))
     for a, b in zip(eager, gen):
         if (a is None and b is not None and np.any(b)) or (a is not None and not _same(a, b)):
             raise _Break("the replayed backward pass differs from the eager one")

@@ -169,7 +169,10 @@ class _CompiledVG:
         if prog.captured:
             inputs += [t.data for t in prog.captured]
         out, saved = prog.forward(*inputs)
-        gs = iter(prog.backward(prog.seed.copy(), saved))
+        gs = prog.backward(prog.seed, saved)
+        if prog.shares:  # each returned gradient owns its memory
+            gs = [None if g is None else np.array(g) for g in gs]
+        gs = iter(gs)
         arrays = iter(inputs)
         if single:
             return out.item(), _leaf_build(sigs[0], gs, arrays)
