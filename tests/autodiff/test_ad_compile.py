@@ -305,3 +305,117 @@ def test_returned_gradients_own_their_memory():
         out = g(np.array(2.0))
         assert out == 1.0
         out *= 7
+
+
+# ------------------------------------------- found by an adversarial review
+def _agrees_with_eager(fn, calls):
+    comp = gw.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GraphBreakWarning)
+        for args in calls:
+            got, want = comp(*args), fn(*args)
+            _assert_identical(np.asarray(got.data), np.asarray(want.data))
+    return comp
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x * x.sum().item(),
+    lambda x: x * int(x[0]),
+    lambda x: x * 2 if x.sum() else x * 3,
+    lambda x: x * max(x.tolist()),
+])
+def test_python_values_taken_from_traced_tensors_are_not_frozen(fn):
+    t = [(gw.tensor([1.0, 2.0]),), (gw.tensor([3.0, -3.0]),), (gw.tensor([0.5, 4.0]),)]
+    comp = _agrees_with_eager(fn, t)
+    assert list(comp.traces.values()) == [None]
+
+
+def test_negative_zero_is_its_own_constant():
+    _agrees_with_eager(lambda x, s: x * s, [(gw.tensor([1.0, 2.0]), 0.0),
+                                            (gw.tensor([1.0, 2.0]), -0.0)])
+
+
+def test_an_input_that_is_also_a_global_array_is_not_confused_with_it():
+    target = np.array([1.0, 2.0, 3.0])
+    f = lambda x: ((x - target) ** 2).sum()  # noqa: E731
+    vg = gw.value_and_grad(f, compile=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GraphBreakWarning)
+        for x in (target, np.zeros(3), np.ones(3)):
+            v, g = vg(x)
+            ve, ge = gw.value_and_grad(f)(x)
+            assert v == ve
+            np.testing.assert_array_equal(g, ge)
+
+
+def test_the_same_array_twice_then_two_arrays():
+    table = gw.tensor(np.arange(10.0), requires_grad=True)
+    f = lambda i, j: (table[i] * table[j]).sum()  # noqa: E731
+    a = np.array([1, 2, 3])
+    _agrees_with_eager(f, [(a, a), (np.array([7, 8, 9]), np.array([4, 5, 6])), (a, a)])
+
+
+def test_targets_get_the_input_dtype_while_tracing_too():
+    x = gw.tensor(np.array([0.1, 0.2, 0.3], np.float32), requires_grad=True)
+    t = np.array([0.5, 0.1, 0.7])
+    comp = _agrees_with_eager(lambda a, b: nn.functional.mse_loss(a, b), [(x, t), (x, 2 * t)])
+    assert comp(x, t).dtype == np.float32
+
+
+def test_input_checks_still_run_in_replays():
+    f = gw.compile(lambda z, t: nn.functional.cross_entropy(z, t))
+    z = np.zeros((2, 3))
+    f(z, np.array([0, 2]))
+    f(z, np.array([1, 2]))
+    with pytest.raises(ValueError, match="class indices"):
+        f(z, np.array([-1, 2]))
+    with pytest.raises(ValueError, match="class indices"):
+        f(z, np.array([0, 3]))
+    bce = gw.compile(lambda p, t: nn.functional.binary_cross_entropy(p, t))
+    with pytest.warns(GraphBreakWarning, match="probabilities"):
+        bce(np.array([0.5, 0.5]), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="probabilities"):
+        bce(np.array([1.5, -0.5]), np.array([1.0, 0.0]))
+
+
+def test_in_place_update_of_a_used_intermediate():
+    def f(x):
+        y = x * 1.0
+        z = y * 2
+        y += 1.0
+        return z + y
+
+    _agrees_with_eager(f, [(gw.tensor([1.0, 2.0], requires_grad=True),),
+                           (gw.tensor([3.0, 5.0], requires_grad=True),)])
+
+
+def test_boolean_mask_inputs_are_not_replayed():
+    b = gw.tensor([2.0], requires_grad=True)
+    f = lambda x, m: (x[m] * b).sum()  # noqa: E731
+    x = np.array([1.0, 2.0, 3.0])
+    comp = gw.compile(f)
+    with pytest.warns(GraphBreakWarning, match="boolean"):
+        comp(x, np.array([True, False, False])).backward()
+    b.grad = None
+    comp(x, np.array([True, True, True])).backward()
+    assert b.grad.item() == 6.0
+
+
+def test_ordered_dict_parameters():
+    from collections import OrderedDict
+
+    p = OrderedDict(W=np.ones((2, 2)), b=np.zeros(2))
+    f = lambda p, x: ((x @ p["W"] + p["b"]) ** 2).sum()  # noqa: E731
+    v, g = gw.value_and_grad(f, compile=True)(p, np.ones((3, 2)))
+    assert v == gw.value_and_grad(f)(p, np.ones((3, 2)))[0] and isinstance(g, OrderedDict)
+
+
+def test_rebinding_a_captured_name_traces_again():
+    global _W
+    _W = gw.tensor([1.0, 1.0], requires_grad=True)
+    f = gw.compile(lambda x: (x * _W).sum())
+    for _ in range(3):
+        loss = f(np.array([1.0, 2.0]))
+        loss.backward()
+        assert loss.item() == float((np.array([1.0, 2.0]) * _W.data).sum())
+        _W = gw.tensor(_W.data - 0.5 * _W.grad.data, requires_grad=True)  # rebound

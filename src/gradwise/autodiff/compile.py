@@ -61,7 +61,13 @@ class GraphBreakWarning(UserWarning):
 
 
 class _Break(Exception):
-    """Raised inside tracing: the function cannot be compiled (message: why)."""
+    """Raised inside tracing: the function cannot be compiled (message: why).
+    ``transient``: the function itself raised; the eager call will show the error and
+    the next call may trace."""
+
+    def __init__(self, reason, transient=False):
+        super().__init__(reason)
+        self.transient = transient
 
 
 class _TraceState:
@@ -102,6 +108,7 @@ class _Codegen:
         self.names = {}  # id(tensor) -> variable name
         self.by_array = {}  # id(ndarray) -> variable name (an array read as a constant)
         self.traced_arrays = []
+        self.ambiguous = set()
         for i, t in enumerate(inputs):
             self._name(t, f"a{i}")
         for i, t in enumerate(captured):
@@ -112,6 +119,8 @@ class _Codegen:
 
     def _name(self, t, name):
         self.names[id(t)] = name
+        if id(t.data) in self.by_array and name[0] == "a":
+            self.ambiguous.add(id(t.data))  # one array passed as two arguments
         self.by_array.setdefault(id(t.data), name)
         self.traced_arrays.append(t.data)
 
@@ -122,6 +131,12 @@ class _Codegen:
         if isinstance(value, np.ndarray):
             name = self.by_array.get(id(value))
             if name is not None:  # the very array of an input or result: read it
+                if id(value) in self.ambiguous:
+                    raise _Break("the same array is passed as two arguments and read as a "
+                                 "value; pass copies")
+                if value.dtype == bool:
+                    raise _Break("it uses a boolean array from its inputs as a mask (the "
+                                 "shapes of the results depend on its values)")
                 return name
             if any(np.may_share_memory(value, a) for a in self.traced_arrays):
                 raise _Break("it takes a view of traced data (e.g. t.data[...]) out of the graph")
@@ -141,6 +156,10 @@ class _Codegen:
 
 def _operands(cg, ctx):
     args, vals, kw = ctx[1], ctx[2], ctx[3]
+    for a in args:
+        actx = a._ctx if isinstance(a, Tensor) else None
+        if actx is not None and actx is not _FREED and actx[5] > ctx[5]:
+            raise _Break("it modifies a tensor in place after using it")
     ops = [cg.names[id(a)] if isinstance(a, Tensor) else cg.const(v) for a, v in zip(args, vals)]
     kws = [f"{k}={cg.const(v)}" for k, v in kw.items() if k != "saved"]
     return ops, kws
@@ -226,9 +245,13 @@ def _generate(inputs, captured, nodes, out, needs_in):
 class _Program:
     """One trace: generated ``forward``/``backward`` and what to read at each call."""
 
-    __slots__ = ("forward", "backward", "captured", "guards", "prim", "source", "seed", "shares")
+    __slots__ = ("forward", "backward", "captured", "guards", "prim", "source", "seed", "shares",
+                 "bindings", "confirmed", "consts")
 
-    def __init__(self, forward, backward, captured, source, name, seed):
+    def __init__(self, forward, backward, captured, source, name, seed, bindings, consts):
+        self.bindings = bindings  # (namespace, name, value) the function read from outside
+        self.consts = consts  # the generated code's namespace (constants, functions)
+        self.confirmed = False  # a second trace on other inputs gave the same program
         self.seed = seed  # d out / d out: ones in the shape and dtype of the result
         self.shares = False  # some returned gradients share memory (set by _verify)
         self.forward = forward
@@ -248,20 +271,61 @@ class _Program:
         self.prim = Primitive(f"compiled {name}", forward, joint_vjp, saves=True, joint=True)
 
     def valid(self):
+        """The captured tensors still have their shapes, dtypes and requires_grad, and the
+        names the function read from its closure and globals still hold the same objects."""
         for t, shape, dtype, rg in self.guards:
             d = t.data
             if d.shape != shape or d.dtype != dtype or t.requires_grad != rg:
                 return False
+        for where, name, value in self.bindings:
+            try:
+                now = where.cell_contents if name is None else where[name]
+            except (KeyError, ValueError):
+                return False
+            if now is not value and not _same_number(now, value):
+                return False
         return True
 
 
-def _trace(fn, values, needs_in_user, name, captured_grads=True):
+def _same_number(a, b):
+    if type(a) is not type(b) or not isinstance(a, (int, float, np.number)):
+        return False
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _bindings(fn):
+    """The closure cells and globals ``fn`` reads that hold Tensors, arrays or numbers:
+    rebinding one of them (``w = w - lr * g``) must trace again."""
+    out = []
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return out
+    for _name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            v = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(v, (Tensor, np.ndarray, int, float)):
+            out.append((cell, None, v))
+    g = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        v = g.get(name)
+        if isinstance(v, (Tensor, np.ndarray, int, float)) and not isinstance(v, bool):
+            out.append((g, name, v))
+    return out
+
+
+def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True):
     """Run ``fn`` on traced stand-ins for ``values`` and build a :class:`_Program`.
 
     ``values``: the arrays passed in (one per input). ``needs_in_user``: for each,
-    whether its gradient is wanted. Raises :class:`_Break` with the reason when the
-    function cannot be compiled.
+    whether its gradient is wanted. ``eager()`` runs the function as the user would
+    and returns ``(result, tensors)``, the tensors standing for the wanted inputs; the
+    program is checked against it. ``user_fn``: the user's function (its closure and
+    globals are guarded). Raises :class:`_Break` with the reason when the function
+    cannot be compiled.
     """
+    bindings = _bindings(user_fn)
     # every input is marked as requiring grad so that each operation on it is
     # recorded, whatever its dtype; only the wanted gradients are generated
     inputs = [_wrap(v, True) for v in values]
@@ -274,7 +338,7 @@ def _trace(fn, values, needs_in_user, name, captured_grads=True):
     except GraphBreakError as e:
         raise _Break(f"it takes values out of a traced tensor ({e})") from None
     except Exception as e:  # the eager run will show the user's own error
-        raise _Break(f"tracing raised {type(e).__name__}: {e}") from None
+        raise _Break(f"tracing raised {type(e).__name__}: {e}", transient=True) from None
     finally:
         _Mode.enabled, _Mode.tracing = prev
     if state.reason is not None:
@@ -291,8 +355,8 @@ def _trace(fn, values, needs_in_user, name, captured_grads=True):
     fsrc, bsrc, ns = _generate(inputs, captured, nodes, out, needs_in)
     exec(builtins.compile(fsrc + "\n\n" + bsrc, f"<gradwise.compile {name}>", "exec"), ns)  # noqa: S102
     prog = _Program(ns["forward"], ns["backward"], captured, fsrc + "\n\n" + bsrc, name,
-                    np.ones_like(out.data))
-    _verify(prog, inputs, captured, out, needs_in)
+                    np.ones_like(out.data), bindings, ns)
+    _verify(prog, inputs, captured, needs_in, eager)
     return prog
 
 
@@ -303,24 +367,42 @@ def _same(a, b):
     return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
 
 
-def _verify(prog, inputs, captured, out, needs_in):
-    """The generated code must give the eager values and gradients exactly."""
-    val, saved = prog.forward(*[t.data for t in inputs], *[t.data for t in captured])
-    if not _same(out.data, val):
+def _verify(prog, inputs, captured, needs_in, eager):
+    """The generated code must give the values and gradients of the function run
+    eagerly, as the user would run it, exactly."""
+    try:
+        val, saved = prog.forward(*[t.data for t in inputs], *[t.data for t in captured])
+    except Exception as e:  # noqa: BLE001
+        raise _Break(f"the replayed forward pass failed ({type(e).__name__}: {e})") from None
+    prev = _Mode.enabled
+    _Mode.enabled = True
+    try:
+        out, wrt = eager()
+    except Exception as e:  # noqa: BLE001  (the user's call will raise it again)
+        raise _Break(f"the function raised {type(e).__name__}: {e}") from None
+    finally:
+        _Mode.enabled = prev
+    if not isinstance(out, Tensor) or not _same(out.data, val):
         raise _Break("the replayed forward pass differs from the eager one")
     g = np.ones_like(out.data)
     every = list(inputs) + list(captured)
-    want = [t for t, w in zip(every, needs_in) if w]
-    if not want:
+    wrt = list(wrt) + [t for t, w in zip(captured, needs_in[len(inputs):]) if w]
+    if not wrt:
         return
     try:
-        eager = run_backward([out], [g], retain_graph=True, inputs=want)
+        ref = run_backward([out], [g], retain_graph=True, inputs=wrt) if out.requires_grad \
+            else [None] * len(wrt)
     except Exception as e:  # e.g. an outside graph already freed: decide at backward()
         raise _Break(f"its gradient could not be checked ({e})") from None
     try:
         gen = [gi for gi, w in zip(prog.backward(g, saved), needs_in) if w]
     except Exception as e:  # noqa: BLE001  (a VJP that returned None, say)
         raise _Break(f"the replayed backward pass failed ({type(e).__name__}: {e})") from None
+    for a, b in zip(ref, gen):
+        if isinstance(a, Tensor):
+            a = a.data
+        if (a is None and b is not None and np.any(b)) or (a is not None and not _same(a, b)):
+            raise _Break("the replayed backward pass differs from the eager one")
     # gradients handed to the caller must own their memory; which ones share it (the
     # seed passed through an add, a reshaped view, one array for two arguments) is
     # fixed by the trace, so it is found here once
@@ -333,9 +415,6 @@ def _verify(prog, inputs, captured, out, needs_in):
                 or any(gi is x for x in mine)):
             prog.shares = True
         seen.add(id(gi))
-    for a, b in zip(eager, gen):
-        if (a is None and b is not None and np.any(b)) or (a is not None and not _same(a, b)):
-            raise _Break("the replayed backward pass differs from the eager one")
 
 
 # ------------------------------------------------------------------- front end
@@ -344,7 +423,35 @@ def _signature(a):
         return (a.data.shape, a.data.dtype, a.requires_grad)
     if type(a) is np.ndarray:
         return (a.shape, a.dtype)
+    if isinstance(a, float):  # 0.0 and -0.0 are equal but not the same constant
+        return (type(a), a, math.copysign(1.0, a))
     return (type(a), a)
+
+
+def _agree(a, b):
+    """Two traces of one signature gave the same code, constants and captured tensors."""
+    if a.source != b.source or len(a.captured) != len(b.captured) or a.consts.keys() != b.consts.keys():
+        return False
+    if any(x is not y for x, y in zip(a.captured, b.captured)):
+        return False
+    for k, x in a.consts.items():
+        y = b.consts[k]
+        if x is y or k.startswith("__") or k in ("forward", "backward"):
+            continue
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.dtype == y.dtype
+                    and x.shape == y.shape and np.array_equal(x, y, equal_nan=True)):
+                return False
+        elif isinstance(x, float) or isinstance(y, float):
+            if not (_same_number(x, y) or (x != x and y != y)):
+                return False
+        else:
+            try:
+                if type(x) is not type(y) or not bool(x == y):
+                    return False
+            except Exception:  # noqa: BLE001  (no usable equality: not the same constant)
+                return False
+    return True
 
 
 class _TraceCache:
@@ -358,15 +465,22 @@ class _TraceCache:
     def lookup(self, key, build):
         """The program for ``key`` (tracing with ``build()`` when new or stale), or None
         when the function must run eagerly."""
-        prog = self.traces.get(key, False)
-        if prog is not False and (prog is None or prog.valid()):
-            return prog
-        if prog is False and len(self.traces) >= MAX_TRACES:
+        old = self.traces.get(key, False)
+        if old is None or (old is not False and old.confirmed and old.valid()):
+            return old
+        if old is False and len(self.traces) >= MAX_TRACES:
             self.warn(f"more than {MAX_TRACES} different argument shapes/constants")
             return None
         try:
             prog = build()
+            if old is not False and old.valid():  # the second call: both traces must agree
+                if not _agree(old, prog):
+                    raise _Break("two calls gave different programs: it reads values that are "
+                                 "not its arguments (e.g. through .data) or changes between calls")
+                prog.confirmed = True
         except _Break as e:
+            if e.transient:  # e.g. invalid labels: the eager call raises the user's error
+                return None
             self.warn(str(e))
             prog = None
         self.traces[key] = prog
@@ -403,16 +517,17 @@ class Compiled:
         return f"<gradwise.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
     def __call__(self, *args):
+        arrays = [a for a in args if isinstance(a, (Tensor, np.ndarray))]
         try:
-            key = tuple(_signature(a) for a in args)
-            hash(key)
+            key = tuple([_signature(a) for a in args])
+            prog = self._cache.traces.get(key, False)
+            if prog is False or (prog is not None and not (prog.confirmed and prog.valid())):
+                prog = self._cache.lookup(key, lambda: self._trace(args))
         except TypeError:  # an unhashable constant argument: nothing to key a trace on
             return self.fn(*args)
-        prog = self._cache.lookup(key, lambda: self._trace(args))
         if prog is None:
             return self.fn(*args)
-        return apply(prog.prim, *[a for a in args if isinstance(a, (Tensor, np.ndarray))],
-                     *prog.captured)
+        return apply(prog.prim, *arrays, *prog.captured)
 
     def _trace(self, args):
         slots = [i for i, a in enumerate(args) if isinstance(a, (Tensor, np.ndarray))]
@@ -425,7 +540,10 @@ class Compiled:
                 full[i] = t
             return self.fn(*full)
 
-        return _trace(call, values, needs, getattr(self.fn, "__qualname__", "fn"))
+        def eager():
+            return self.fn(*args), [args[i] for i, w in zip(slots, needs) if w]
+
+        return _trace(call, values, needs, getattr(self.fn, "__qualname__", "fn"), eager, self.fn)
 
 
 def compile(fn=None):  # noqa: A001  (torch.compile's name)

@@ -93,6 +93,8 @@ def _leaf_sig(x, leaves):
     """Append the float arrays of a parameter structure to ``leaves``; return a hashable
     description of the structure with each leaf's shape and dtype (one pass)."""
     t = type(x)
+    if isinstance(x, dict):
+        return (t, tuple([(k, _leaf_sig(v, leaves)) for k, v in x.items()]))
     if t is list or t is tuple:
         sig = []
         for v in x:  # a flat list of float arrays without a call per entry
@@ -102,8 +104,6 @@ def _leaf_sig(x, leaves):
             else:
                 sig.append(_leaf_sig(v, leaves))
         return (t, tuple(sig))
-    if t is dict:
-        return (dict, tuple([(k, _leaf_sig(v, leaves)) for k, v in x.items()]))
     if t is not np.ndarray or x.dtype.kind != "f":
         x = _float_leaf(x)
     leaves.append(x)
@@ -116,8 +116,8 @@ def _leaf_build(sig, it, arrays):
     if kind is list or kind is tuple:
         return kind([_leaf_build(s, it, arrays) if type(s[0]) is not tuple else
                      _leaf_grad(next(it), next(arrays)) for s in sig[1]])
-    if kind is dict:
-        return {k: _leaf_build(s, it, arrays) for k, s in sig[1]}
+    if isinstance(kind, type) and issubclass(kind, dict):
+        return kind((k, _leaf_build(s, it, arrays)) for k, s in sig[1])
     return _leaf_grad(next(it), next(arrays))
 
 
@@ -125,6 +125,12 @@ def _leaf_grad(g, a):
     if g is None:
         return np.zeros_like(a)
     return g if type(g) is np.ndarray and g.dtype == a.dtype else np.asarray(g, dtype=a.dtype)
+
+
+def _signature(a):
+    from gradwise.autodiff.compile import _signature as sig
+
+    return sig(a)
 
 
 class _CompiledVG:
@@ -155,11 +161,13 @@ class _CompiledVG:
                 inputs.append(a)
                 rest.append((a.shape, a.dtype))
             else:
-                rest.append((type(a), a))
-        key = (sigs, tuple(rest), tuple(kwargs.items())) if kwargs else (sigs, tuple(rest))
+                rest.append(_signature(a))
+        key = (sigs, tuple(rest))
+        if kwargs:
+            key += tuple((k, _signature(v)) for k, v in kwargs.items())
         try:
             prog = self.cache.traces.get(key, False)
-            if prog is False or (prog is not None and prog.guards and not prog.valid()):
+            if prog is False or (prog is not None and not (prog.confirmed and prog.valid())):
                 prog = self.cache.lookup(key, lambda: self._trace(args, kwargs, nums, inputs,
                                                                   n_diff))
         except TypeError:  # an unhashable constant: nothing to key a trace on
@@ -191,8 +199,18 @@ class _CompiledVG:
                     full[i] = next(it)
             return _scalar_output(self.f(*full, **kwargs), self.fname)
 
+        def eager():
+            full, it = list(args), iter(inputs)
+            wrt = []
+            for n in nums:
+                leaves, _, treedef = _tree.flatten(args[n])
+                tens = [Tensor(next(it), requires_grad=True) for _ in leaves]
+                wrt += tens
+                full[n] = _tree.unflatten(treedef, tens)
+            return self.f(*full, **kwargs), wrt
+
         needs = [True] * n_diff + [False] * (len(inputs) - n_diff)
-        return _trace(call, inputs, needs, getattr(self.f, "__qualname__", "f"),
+        return _trace(call, inputs, needs, getattr(self.f, "__qualname__", "f"), eager, self.f,
                       captured_grads=False)
 
 

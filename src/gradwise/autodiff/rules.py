@@ -518,6 +518,12 @@ def _softmax_xent_fwd(z, t, reduction="none"):
     zs = z - np.where(np.isfinite(m), m, 0)
     logp = zs - np.log(np.sum(np.exp(zs), axis=1, keepdims=True))
     if t.ndim == 1:
+        c = z.shape[1]
+        if t.size and (t.min() < 0 or t.max() >= c):
+            raise ValueError(
+                f"cross_entropy: class indices must lie in [0, {c - 1}] for {c} logits per "
+                f"sample, got values in [{t.min()}, {t.max()}]"
+            )
         per = -logp[np.arange(len(z)), t]
     else:
         per = -(t * logp).sum(axis=1)

@@ -398,16 +398,25 @@ class Tensor:
         self._check_no_graph("float()")
         return float(self.data)
 
+    def _taken(self, what):
+        if _Mode.tracing is not None and self.requires_grad:
+            _trace_break(f"it takes a value out of a traced tensor ({what}): a replay would "
+                         "keep the first call's value")
+
     def __int__(self):
+        self._taken("int()")
         return int(self.data)
 
     def __bool__(self):
+        self._taken("a truth test, e.g. `if t:`")
         return bool(self.data)
 
     def __index__(self):
+        self._taken("use as an index")
         return self.data.__index__()
 
     def __format__(self, spec):
+        self._taken("formatting")
         if spec and self.data.size == 1:
             return format(self.data.item(), spec)  # f"{loss:.4f}" as in PyTorch
         return format(str(self), spec)
@@ -419,9 +428,11 @@ class Tensor:
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
+        self._taken(".item()")
         return self.data.item()
 
     def tolist(self):
+        self._taken(".tolist()")
         return self.data.tolist()
 
     def detach(self) -> Tensor:
