@@ -419,3 +419,16 @@ def test_rebinding_a_captured_name_traces_again():
         loss.backward()
         assert loss.item() == float((np.array([1.0, 2.0]) * _W.data).sum())
         _W = gw.tensor(_W.data - 0.5 * _W.grad.data, requires_grad=True)  # rebound
+
+
+def test_replacing_a_module_parameter_traces_again():
+    model = nn.Linear(2, 1, rng=0)
+    f = gw.compile(lambda x: model(x).sum())
+    x = np.ones((3, 2))
+    for _ in range(3):
+        f(x)
+    model.weight = nn.Parameter(np.array([[2.0, 3.0]]))
+    out = f(x)
+    assert out.item() == model(x).sum().item() == 3 * (5.0 + model.bias.item())
+    out.backward()
+    np.testing.assert_array_equal(model.weight.grad.data, [[3.0, 3.0]])

@@ -23,8 +23,21 @@ Rules (the same as ``jax.jit``):
   outside the graph, module hooks, NumPy functions that only look at values.
   Random numbers drawn inside the function are drawn once, at trace time.
 
-Every trace is checked once against the eager engine on the tracing inputs
-(values and gradients equal); a mismatch also falls back to eager execution.
+Three checks keep a replay from silently differing from eager execution:
+
+1. every trace is compared once with the function run eagerly, as the user would
+   run it (values and gradients bit for bit);
+2. the second call of a signature traces again on its new inputs, and the two
+   programs must be the same (same code, equal constants, same captured tensors) —
+   this catches values read behind the engine's back (``t.data``) or frozen in
+   the first trace;
+3. closure variables and globals the function reads that hold Tensors, arrays or
+   numbers are guarded: rebinding one (``w = w - lr * g``) traces again.
+
+A failed check makes that signature run eagerly with a :class:`GraphBreakWarning`.
+What no check can see: a value read through ``.data`` that is equal in the first
+two calls and differs later, and attributes of plain objects other than modules
+(assigning a module's parameter, ``model.weight = ...``, traces again).
 """
 
 from __future__ import annotations
@@ -278,6 +291,10 @@ class _Program:
             if d.shape != shape or d.dtype != dtype or t.requires_grad != rg:
                 return False
         for where, name, value in self.bindings:
+            if name is _PARAMS:  # modules: no parameter or child was assigned since
+                if MODULES_CHANGED[0] != value:
+                    return False
+                continue
             try:
                 now = where.cell_contents if name is None else where[name]
             except (KeyError, ValueError):
@@ -287,6 +304,21 @@ class _Program:
         return True
 
 
+_PARAMS = object()
+
+#: bumped by gradwise.nn whenever a module's parameter or child module is assigned,
+#: so that a trace reading a module knows when its parameters may be other objects
+MODULES_CHANGED = [0]
+
+
+def _watch(out, where, name, v):
+    if isinstance(v, (Tensor, np.ndarray, int, float)) and not isinstance(v, bool):
+        out.append((where, name, v))
+    elif callable(getattr(v, "named_parameters", None)):  # a module: replaced parameters
+        if not any(b[1] is _PARAMS for b in out):
+            out.append((None, _PARAMS, MODULES_CHANGED[0]))
+
+
 def _same_number(a, b):
     if type(a) is not type(b) or not isinstance(a, (int, float, np.number)):
         return False
@@ -294,24 +326,22 @@ def _same_number(a, b):
 
 
 def _bindings(fn):
-    """The closure cells and globals ``fn`` reads that hold Tensors, arrays or numbers:
-    rebinding one of them (``w = w - lr * g``) must trace again."""
+    """The closure cells and globals ``fn`` reads that hold Tensors, arrays or numbers
+    (rebinding one, ``w = w - lr * g``, must trace again) or modules (replacing one
+    of their parameters, ``m.weight = Parameter(...)``, must trace again)."""
     out = []
     code = getattr(fn, "__code__", None)
     if code is None:
         return out
-    for _name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+    for cell in fn.__closure__ or ():
         try:
-            v = cell.cell_contents
-        except ValueError:
+            _watch(out, cell, None, cell.cell_contents)
+        except ValueError:  # an empty cell
             continue
-        if isinstance(v, (Tensor, np.ndarray, int, float)):
-            out.append((cell, None, v))
     g = getattr(fn, "__globals__", {})
     for name in code.co_names:
-        v = g.get(name)
-        if isinstance(v, (Tensor, np.ndarray, int, float)) and not isinstance(v, bool):
-            out.append((g, name, v))
+        if name in g:
+            _watch(out, g, name, g[name])
     return out
 
 

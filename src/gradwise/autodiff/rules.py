@@ -514,12 +514,12 @@ def _softmax_xent_fwd(z, t, reduction="none"):
     """Cross-entropy -Σ_c t_c log softmax(z)_c of logits z (n, C) per sample
     (``reduction="none"``) or its mean/sum; t is class indices (n,) or class
     probabilities (n, C). Also returns log softmax(z) for the VJP."""
-    m = np.max(z, axis=1, keepdims=True)
+    m = np.maximum.reduce(z, axis=1, keepdims=True)
     zs = z - np.where(np.isfinite(m), m, 0)
-    logp = zs - np.log(np.sum(np.exp(zs), axis=1, keepdims=True))
+    logp = zs - np.log(np.add.reduce(np.exp(zs), axis=1, keepdims=True))
     if t.ndim == 1:
         c = z.shape[1]
-        if t.size and (t.min() < 0 or t.max() >= c):
+        if t.size and (np.minimum.reduce(t) < 0 or np.maximum.reduce(t) >= c):
             raise ValueError(
                 f"cross_entropy: class indices must lie in [0, {c - 1}] for {c} logits per "
                 f"sample, got values in [{t.min()}, {t.max()}]"
@@ -528,7 +528,7 @@ def _softmax_xent_fwd(z, t, reduction="none"):
     else:
         per = -(t * logp).sum(axis=1)
     if reduction != "none":
-        per = per.mean() if reduction == "mean" else per.sum()
+        per = np.add.reduce(per) / len(per) if reduction == "mean" else np.add.reduce(per)
     return per, logp
 
 

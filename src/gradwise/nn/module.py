@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradwise.autodiff import Tensor
+from gradwise.autodiff.compile import MODULES_CHANGED
 from gradwise.autodiff.tensor import _trace_break
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "IncompatibleKeys", "zero_grads"]
@@ -133,6 +134,8 @@ class Module:
                 f"cannot assign {name!r} before Module.__init__() call; "
                 f"call super().__init__() first in {type(self).__name__}.__init__"
             )
+        if isinstance(value, (Parameter, Module)) or name in params or name in self._modules:
+            MODULES_CHANGED[0] += 1  # compiled functions reading this module trace again
         if isinstance(value, Parameter):
             self._modules.pop(name, None)
             params[name] = value
@@ -156,6 +159,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        MODULES_CHANGED[0] += 1
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         object.__delattr__(self, name)
@@ -170,6 +174,7 @@ class Module:
                 f"cannot register {type(param).__name__} as parameter {name!r}: "
                 "gradwise.nn.Parameter or None expected"
             )
+        MODULES_CHANGED[0] += 1
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
@@ -180,6 +185,7 @@ class Module:
             raise KeyError(f"module name must be a non-empty string without '.', got {name!r}")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a gradwise.nn.Module")
+        MODULES_CHANGED[0] += 1
         self._modules[name] = module
         object.__setattr__(self, name, module)
 
