@@ -247,24 +247,47 @@ def _generate(inputs, captured, nodes, out, needs_in):
         used.add(f"v{k}")
     out_name = cg.names[id(out)]
     saved = "".join(n + ", " for n in sorted(used))
-    fwd.append(f"    return {out_name}, ({saved})")
     every = list(inputs) + list(captured)
-    head = ["def backward(g, S):", f"    ({saved}) = S", f"    {_gname(cg, out)} = g"]
-    ret = "".join(f"g_{p}, " if w and id(x) in have else "None, "
-                  for p, w, x in zip(params, needs_in, every))
-    return "\n".join(fwd), "\n".join(head + bwd + [f"    return ({ret})"]), cg.ns
+    ret = "    return (" + "".join(f"g_{p}, " if w and id(x) in have else "None, "
+                             for p, w, x in zip(params, needs_in, every)) + ")"
+    seed = f"    {_gname(cg, out)} = g"
+    # forward, backward, and both in one function (value_and_grad: no saved tuple)
+    source = "\n".join(fwd + [f"    return {out_name}, ({saved})", "",
+                              "def backward(g, S):", f"    ({saved}) = S", seed] + bwd + [ret, ""]
+                       + ["def forward_backward(g, " + fwd[0][len("def forward("):]] + fwd[1:]
+                       + [seed] + bwd + [ret.replace("return (", f"return {out_name}, (", 1)])
+    return _bind_locals(source, cg.ns), cg.ns
+
+
+_GLOBAL = re.compile(r"\b(?:[KFB]\d+(?:_\d+)?|_unb|_add_reduce|_ndarray)\b")
+
+
+def _bind_locals(source, ns):
+    """Make each generated function take the constants and rule functions it calls as
+    keyword-only defaults: local-variable lookups instead of global ones."""
+    blocks = source.split("\ndef ")
+    out = []
+    for i, block in enumerate(blocks):
+        head, _, body = block.partition("\n")
+        names = sorted(set(_GLOBAL.findall(body)))
+        if names:
+            sep = "" if head.endswith("():") else ", "
+            head = head[:-2] + sep + "*, " + ", ".join(f"{n}={n}" for n in names) + "):"
+        out.append((head if i == 0 else "def " + head) + "\n" + body)
+    return "\n".join(out)
 
 
 class _Program:
     """One trace: generated ``forward``/``backward`` and what to read at each call."""
 
-    __slots__ = ("forward", "backward", "captured", "guards", "prim", "source", "seed", "shares",
+    __slots__ = ("forward", "backward", "forward_backward", "captured", "result", "guards", "prim", "source", "seed", "shares",
                  "bindings", "confirmed", "consts")
 
     def __init__(self, forward, backward, captured, source, name, seed, bindings, consts):
         self.bindings = bindings  # (namespace, name, value) the function read from outside
         self.consts = consts  # the generated code's namespace (constants, functions)
         self.confirmed = False  # a second trace on other inputs gave the same program
+        self.result = None  # how value_and_grad builds its result (set on first use)
         self.seed = seed  # d out / d out: ones in the shape and dtype of the result
         self.shares = False  # some returned gradients share memory (set by _verify)
         self.forward = forward
@@ -382,10 +405,11 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True)
     captured = [t for t in outside if id(t) not in input_ids]
     captured.sort(key=lambda t: id(t))
     needs_in = list(needs_in_user) + [captured_grads and t.requires_grad for t in captured]
-    fsrc, bsrc, ns = _generate(inputs, captured, nodes, out, needs_in)
-    exec(builtins.compile(fsrc + "\n\n" + bsrc, f"<gradwise.compile {name}>", "exec"), ns)  # noqa: S102
-    prog = _Program(ns["forward"], ns["backward"], captured, fsrc + "\n\n" + bsrc, name,
+    source, ns = _generate(inputs, captured, nodes, out, needs_in)
+    exec(builtins.compile(source, f"<gradwise.compile {name}>", "exec"), ns)  # noqa: S102
+    prog = _Program(ns["forward"], ns["backward"], captured, source, name,
                     np.ones_like(out.data), bindings, ns)
+    prog.forward_backward = ns["forward_backward"]
     _verify(prog, inputs, captured, needs_in, eager)
     return prog
 
@@ -428,11 +452,17 @@ def _verify(prog, inputs, captured, needs_in, eager):
         gen = [gi for gi, w in zip(prog.backward(g, saved), needs_in) if w]
     except Exception as e:  # noqa: BLE001  (a VJP that returned None, say)
         raise _Break(f"the replayed backward pass failed ({type(e).__name__}: {e})") from None
-    for a, b in zip(ref, gen):
+    val2, both = prog.forward_backward(g, *[t.data for t in inputs], *[t.data for t in captured])
+    both = [gi for gi, w in zip(both, needs_in) if w]
+    for a, b, c in zip(ref, gen, both):
         if isinstance(a, Tensor):
             a = a.data
         if (a is None and b is not None and np.any(b)) or (a is not None and not _same(a, b)):
             raise _Break("the replayed backward pass differs from the eager one")
+        if not _same(b, c):
+            raise _Break("the fused replay differs from the eager one")
+    if not _same(val, val2):
+        raise _Break("the fused replay differs from the eager one")
     # gradients handed to the caller must own their memory; which ones share it (the
     # seed passed through an add, a reshaped view, one array for two arguments) is
     # fixed by the trace, so it is found here once
@@ -466,7 +496,7 @@ def _agree(a, b):
         return False
     for k, x in a.consts.items():
         y = b.consts[k]
-        if x is y or k.startswith("__") or k in ("forward", "backward"):
+        if x is y or k.startswith("__") or k in ("forward", "backward", "forward_backward"):
             continue
         if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
             if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.dtype == y.dtype

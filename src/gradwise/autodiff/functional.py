@@ -133,6 +133,24 @@ def _signature(a):
     return sig(a)
 
 
+def _fast_result(sigs, single, gs, inputs, shares):
+    """For one array or a flat list/tuple of arrays whose gradients all come out of the
+    program as arrays of the right dtype (fixed by the trace), a function building
+    the result straight from the program's tuple; else False (the general path)."""
+    if not single or shares:
+        return False
+    sig = sigs[0]
+    n = len(sig[1]) if sig[0] in (list, tuple) else 1
+    if sig[0] in (list, tuple) and any(type(s[0]) is not tuple for s in sig[1]):
+        return False  # nested
+    if not all(type(g) is np.ndarray and g.dtype == a.dtype for g, a in zip(gs[:n], inputs)):
+        return False
+    if sig[0] in (list, tuple):
+        kind = sig[0]
+        return lambda gs: kind(gs[:n])
+    return lambda gs: gs[0]
+
+
 class _CompiledVG:
     """``value_and_grad(f, compile=True)``: one trace per argument signature
     (:mod:`gradwise.autodiff.compile`), replayed on arrays without building Tensors."""
@@ -176,15 +194,17 @@ class _CompiledVG:
             return _vg(self.f, self.argnums, self.fname, args, kwargs)
         if prog.captured:
             inputs += [t.data for t in prog.captured]
-        out, saved = prog.forward(*inputs)
-        gs = prog.backward(prog.seed, saved)
+        out, gs = prog.forward_backward(prog.seed, *inputs)
+        fast = prog.result
+        if fast:  # a flat list/tuple/array whose gradients need no fixing
+            return out.item(), fast(gs)
         if prog.shares:  # each returned gradient owns its memory
             gs = [None if g is None else np.array(g) for g in gs]
-        gs = iter(gs)
-        arrays = iter(inputs)
-        if single:
-            return out.item(), _leaf_build(sigs[0], gs, arrays)
-        return out.item(), tuple([_leaf_build(s, gs, arrays) for s in sigs])
+        it, arrays = iter(gs), iter(inputs)
+        res = [_leaf_build(s, it, arrays) for s in sigs]
+        if prog.result is None:
+            prog.result = _fast_result(sigs, single, gs, inputs, prog.shares)
+        return out.item(), (res[0] if single else tuple(res))
 
     def _trace(self, args, kwargs, nums, inputs, n_diff):
         from gradwise.autodiff.compile import _trace

@@ -266,7 +266,8 @@ def _sum_fwd(x, axis=None, keepdims=False):
 def _mean_fwd(x, axis=None, keepdims=False):
     if x.dtype.kind not in "fc":
         return np.mean(x, axis=axis, keepdims=keepdims)
-    return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / (
+        x.size if axis is None else _count(x.shape, axis))
 
 
 defprim("sum", _sum_fwd, _sum_vjp, formulas=("1",))
