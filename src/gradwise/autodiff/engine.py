@@ -44,10 +44,6 @@ def unbroadcast(g, shape, op="?", argnum=0):
     )
 
 
-def _seq(t):
-    return t._ctx[5]
-
-
 _FREED_MSG = (
     "Trying to backward through the graph a second time: its intermediate "
     "results were freed by the first backward(). Pass retain_graph=True to "
@@ -71,11 +67,11 @@ def _collect(roots):
             continue
         if ctx is _FREED:
             raise RuntimeError(_FREED_MSG)
-        nodes.append(t)
+        nodes.append((ctx[5], t))  # creation counters are unique: t is never compared
         for _, a in ctx[7]:
             stack.append(a)
-    nodes.sort(key=_seq, reverse=True)
-    return nodes, leaves
+    nodes.sort(reverse=True)
+    return [t for _, t in nodes], leaves
 
 
 def toposort(roots):

@@ -80,9 +80,9 @@ def _count(shape, axis):
 
 
 # ----------------------------------------------------------------- elementwise
-def pass_through(g, ans, *args, **params):
-    """The VJP of an argument whose local derivative is the identity: ``g`` itself
-    (compiled code skips the call: :mod:`gradwise.autodiff.compile`)."""
+def pass_through(g, ans, x, y):
+    """The VJP of an argument of a binary primitive whose local derivative is the
+    identity: ``g`` itself (compiled code skips the call: :mod:`gradwise.autodiff.compile`)."""
     return g
 
 
