@@ -432,3 +432,125 @@ def test_replacing_a_module_parameter_traces_again():
     assert out.item() == model(x).sum().item() == 3 * (5.0 + model.bias.item())
     out.backward()
     np.testing.assert_array_equal(model.weight.grad.data, [[3.0, 3.0]])
+
+
+# ------------------------------------ found by a second adversarial review
+def test_dict_parameters_keep_their_structure_on_every_call():
+    f = lambda p, x: ((x @ p["W"]) + p["b"]).sum()  # noqa: E731
+    g = gw.grad(f, compile=True)
+    p, x = {"W": np.ones((2, 2)), "b": np.zeros(2)}, np.ones((3, 2))
+    for _ in range(4):
+        out = g(p, x)
+        assert set(out) == {"W", "b"}
+        np.testing.assert_array_equal(out["W"], np.full((2, 2), 3.0))
+
+
+def test_array_keywords_and_tensor_arguments_are_inputs():
+    f = lambda w, X, y=None: (((X @ w) - y) ** 2).mean()  # noqa: E731
+    vg = gw.value_and_grad(f, compile=True)
+    w, X = np.array([1.0, -1.0]), np.array([[1.0, 2.0]])
+    for y in (np.array([0.5]), np.array([0.5]), np.array([4.0]), np.array([-1.0])):
+        assert vg(w, X, y=y)[0] == gw.value_and_grad(f)(w, X, y=y)[0]
+    for Xt in (gw.tensor([[1.0, 2.0]]), gw.tensor([[1.0, 2.0]]), gw.tensor([[3.0, 0.0]])):
+        assert vg(w, Xt, y=np.array([0.5]))[0] == gw.value_and_grad(f)(w, Xt, y=np.array([0.5]))[0]
+    comp = gw.compile(lambda x, s=None: (x * s).sum())
+    x = gw.tensor([1.0, 2.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphBreakWarning)
+        for s in (np.ones(2), np.ones(2), np.full(2, 3.0)):
+            assert comp(x, s=s).item() == (np.array([1.0, 2.0]) * s).sum()
+    with pytest.warns(GraphBreakWarning, match="not a Tensor"):
+        comp(np.ones(2), s=np.ones(2))
+
+
+def test_compiled_module_and_module_state_are_guarded():
+    model = nn.Linear(2, 1, rng=0)
+    f, x = gw.compile(model), np.ones((3, 2))
+    f(x)
+    f(x)
+    model.weight = nn.Parameter(np.array([[2.0, 3.0]]))
+    np.testing.assert_array_equal(f(x).data, model(x).data)
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s = 1.0
+
+        def forward(self, x):
+            return x * (2.0 if self.training else 1.0) * self.s
+
+    m = nn.Sequential(nn.Linear(2, 2, rng=0), Scale())
+    g = gw.compile(lambda x: m(x).sum())
+    g(x)
+    g(x)
+    m.eval()
+    assert g(x).item() == m(x).sum().item()
+    m[1].s = 3.0
+    assert g(x).item() == m(x).sum().item()
+
+
+_HELPER_W = gw.tensor([1.0, 1.0], requires_grad=True)
+_SCALE = np.float32(0.5)
+_USE_BIAS = True
+
+
+def _predict(x):
+    return x @ _HELPER_W + (1.0 if _USE_BIAS else 0.0)
+
+
+def test_globals_read_by_helpers_and_values_of_any_type_are_guarded():
+    global _HELPER_W, _SCALE, _USE_BIAS
+    f = gw.compile(lambda x: (_predict(x) ** 2 * _SCALE).sum())
+    x = np.array([[1.0, 2.0]])
+    for step in range(6):
+        assert f(x).item() == ((_predict(x) ** 2) * _SCALE).sum().item()
+        if step == 2:
+            _HELPER_W = gw.tensor([3.0, 3.0], requires_grad=True)
+        if step == 3:
+            _SCALE = np.float32(2.0)
+        if step == 4:
+            _USE_BIAS = False
+
+
+def test_numpy_negative_zero_and_nan_arguments():
+    f = gw.compile(lambda x, s: (x / s).sum())
+    x = gw.tensor([1.0, 2.0])
+    for s in (np.float32(0.0), np.float32(0.0), np.float32(-0.0)):
+        with np.errstate(divide="ignore"):
+            assert f(x, s).item() == (x / s).sum().item()
+    for _ in range(5):
+        f(x, float("nan"))
+    assert len(f.traces) == 3
+
+
+def test_a_global_changing_at_every_call_stops_retracing():
+    state = {"n": 0}
+
+    def loss(w):
+        state["n"] += 1
+        return (w * _counter()).sum()
+
+    comp = gw.compile(loss)
+    w = gw.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.warns(GraphBreakWarning, match="changes at every call"):
+        for _ in range(30):
+            global _COUNT
+            _COUNT += 1
+            assert comp(w).item() == 3.0 * _COUNT
+    assert state["n"] < 30 + 2 * 10  # traces stopped
+
+
+_COUNT = 0
+
+
+def _counter():
+    return _COUNT
+
+
+def test_equal_constant_tensors_made_inside_the_function_compile():
+    f = gw.compile(lambda x: (x * gw.tensor([2.0, 3.0])).sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphBreakWarning)
+        for v in ([1.0, 1.0], [2.0, 0.5], [0.0, 4.0]):
+            assert f(np.array(v)).item() == float(np.dot(v, [2.0, 3.0]))
+    assert all(p is not None and p.confirmed for p in f.traces.values())

@@ -46,6 +46,7 @@ import builtins
 import functools
 import math
 import re
+import types
 import warnings
 
 import numpy as np
@@ -67,6 +68,9 @@ __all__ = ["compile", "Compiled", "GraphBreakWarning"]
 
 #: traces kept per compiled function before it stops tracing new signatures
 MAX_TRACES = 16
+#: traces of one signature (a retrace follows a changed global or module) before it
+#: runs eagerly for good
+MAX_RETRACES = 8
 
 
 class GraphBreakWarning(UserWarning):
@@ -322,7 +326,7 @@ class _Program:
                 now = where.cell_contents if name is None else where[name]
             except (KeyError, ValueError):
                 return False
-            if now is not value and not _same_number(now, value):
+            if now is not value and not (isinstance(value, _VALUES) and _same_number(now, value)):
                 return False
         return True
 
@@ -334,37 +338,72 @@ _PARAMS = object()
 MODULES_CHANGED = [0]
 
 
-def _watch(out, where, name, v):
-    if isinstance(v, (Tensor, np.ndarray, int, float)) and not isinstance(v, bool):
-        out.append((where, name, v))
-    elif callable(getattr(v, "named_parameters", None)):  # a module: replaced parameters
-        if not any(b[1] is _PARAMS for b in out):
-            out.append((None, _PARAMS, MODULES_CHANGED[0]))
-
-
 def _same_number(a, b):
-    if type(a) is not type(b) or not isinstance(a, (int, float, np.number)):
+    """Equal values of one type, telling -0.0 from 0.0 (and NaN equal to NaN)."""
+    if type(a) is not type(b):
         return False
-    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    if isinstance(a, (float, np.floating)):
+        return repr(a) == repr(b)
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
 
 
-def _bindings(fn):
-    """The closure cells and globals ``fn`` reads that hold Tensors, arrays or numbers
-    (rebinding one, ``w = w - lr * g``, must trace again) or modules (replacing one
-    of their parameters, ``m.weight = Parameter(...)``, must trace again)."""
-    out = []
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return out
-    for cell in fn.__closure__ or ():
-        try:
-            _watch(out, cell, None, cell.cell_contents)
-        except ValueError:  # an empty cell
-            continue
-    g = getattr(fn, "__globals__", {})
-    for name in code.co_names:
-        if name in g:
-            _watch(out, g, name, g[name])
+_SKIP = (types.ModuleType, type, types.BuiltinFunctionType, np.ufunc)
+_VALUES = (int, float, complex, str, bytes, np.number, type(None))
+
+
+def _bindings(fn, depth=3):
+    """What ``fn`` reads from outside, to be checked before each replay: its closure
+    cells and the globals it names — also those of the plain Python functions and
+    bound methods it reaches (``depth`` levels). Numbers and strings are compared by
+    value (``use_bias = False`` traces again), other objects by identity
+    (``w = w - lr * g`` traces again); modules (``gradwise.nn``) by the generation
+    counter that every parameter, attribute, mode or hook change bumps."""
+    out, seen = [], set()
+
+    def watch(where, name, v):
+        if callable(getattr(v, "named_parameters", None)):  # a module
+            if not any(b[1] is _PARAMS for b in out):
+                out.append((None, _PARAMS, MODULES_CHANGED[0]))
+            visit(getattr(type(v), "forward", None))
+        elif not isinstance(v, _SKIP):
+            out.append((where, name, v))
+            if isinstance(v, (types.FunctionType, types.MethodType)):
+                visit(v)
+
+    def visit(f, level=0):
+        if f is None or id(f) in seen or level > depth:
+            return
+        seen.add(id(f))
+        if isinstance(f, types.MethodType):  # obj.method: a module's state is watched
+            if callable(getattr(f.__self__, "named_parameters", None)):
+                watch(None, None, f.__self__)
+            f = f.__func__
+        if callable(getattr(f, "named_parameters", None)):  # a module called directly
+            watch(None, None, f)
+            return
+        code = getattr(f, "__code__", None)
+        if code is None:
+            return
+        for cell in getattr(f, "__closure__", None) or ():
+            try:
+                v = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            watch(cell, None, v)
+            if isinstance(v, types.FunctionType):
+                visit(v, level + 1)
+        g = getattr(f, "__globals__", {})
+        for name in code.co_names:
+            if name in g:
+                v = g[name]
+                watch(g, name, v)
+                if isinstance(v, types.FunctionType):
+                    visit(v, level + 1)
+
+    visit(fn)
     return out
 
 
@@ -436,7 +475,10 @@ def _verify(prog, inputs, captured, needs_in, eager):
         raise _Break(f"the function raised {type(e).__name__}: {e}") from None
     finally:
         _Mode.enabled = prev
-    if not isinstance(out, Tensor) or not _same(out.data, val):
+    if not isinstance(out, Tensor):
+        raise _Break(f"run eagerly it returns {type(out).__name__}, not a Tensor (are the "
+                     "arguments plain arrays? pass Tensors, or use value_and_grad(compile=True))")
+    if not _same(out.data, val):
         raise _Break("the replayed forward pass differs from the eager one")
     g = np.ones_like(out.data)
     every = list(inputs) + list(captured)
@@ -483,8 +525,8 @@ def _signature(a):
         return (a.data.shape, a.data.dtype, a.requires_grad)
     if type(a) is np.ndarray:
         return (a.shape, a.dtype)
-    if isinstance(a, float):  # 0.0 and -0.0 are equal but not the same constant
-        return (type(a), a, math.copysign(1.0, a))
+    if isinstance(a, (float, np.floating)):  # -0.0 is not 0.0; NaN is NaN
+        return (type(a), repr(a))
     return (type(a), a)
 
 
@@ -492,8 +534,10 @@ def _agree(a, b):
     """Two traces of one signature gave the same code, constants and captured tensors."""
     if a.source != b.source or len(a.captured) != len(b.captured) or a.consts.keys() != b.consts.keys():
         return False
-    if any(x is not y for x, y in zip(a.captured, b.captured)):
-        return False
+    for x, y in zip(a.captured, b.captured):
+        if x is not y and (x.requires_grad or y.requires_grad or x._ctx is not None
+                           or y._ctx is not None or not _same(x.data, y.data)):
+            return False  # (equal constant tensors made inside the function are fine)
     for k, x in a.consts.items():
         y = b.consts[k]
         if x is y or k.startswith("__") or k in ("forward", "backward", "forward_backward"):
@@ -520,6 +564,7 @@ class _TraceCache:
     def __init__(self, fn):
         self.fn = fn
         self.traces = {}
+        self.attempts = {}  # traces made per signature
         self._warned = set()
 
     def lookup(self, key, build):
@@ -529,7 +574,14 @@ class _TraceCache:
         if old is None or (old is not False and old.confirmed and old.valid()):
             return old
         if old is False and len(self.traces) >= MAX_TRACES:
-            self.warn(f"more than {MAX_TRACES} different argument shapes/constants")
+            self.warn(f"more than {MAX_TRACES} different argument shapes/constants (a new "
+                      "object or value as a non-array argument at each call?)")
+            return None
+        n = self.attempts[key] = self.attempts.get(key, 0) + 1
+        if n > MAX_RETRACES:
+            self.warn("what it reads from outside changes at every call (e.g. a counter "
+                      "or a rebound global); running eagerly")
+            self.traces[key] = None
             return None
         try:
             prog = build()
@@ -539,7 +591,7 @@ class _TraceCache:
                                  "not its arguments (e.g. through .data) or changes between calls")
                 prog.confirmed = True
         except _Break as e:
-            if e.transient:  # e.g. invalid labels: the eager call raises the user's error
+            if e.transient and n < 3:  # e.g. invalid labels: the eager call raises it
                 return None
             self.warn(str(e))
             prog = None
@@ -576,32 +628,41 @@ class Compiled:
     def __repr__(self):
         return f"<gradwise.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         arrays = [a for a in args if isinstance(a, (Tensor, np.ndarray))]
         try:
             key = tuple([_signature(a) for a in args])
+            if kwargs:
+                arrays += [v for v in kwargs.values() if isinstance(v, (Tensor, np.ndarray))]
+                key += tuple((k, _signature(v)) for k, v in kwargs.items())
             prog = self._cache.traces.get(key, False)
             if prog is False or (prog is not None and not (prog.confirmed and prog.valid())):
-                prog = self._cache.lookup(key, lambda: self._trace(args))
-        except TypeError:  # an unhashable constant argument: nothing to key a trace on
-            return self.fn(*args)
+                prog = self._cache.lookup(key, lambda: self._trace(args, kwargs))
+        except TypeError:  # e.g. a list argument: nothing to key a trace on
+            self._cache.warn("an argument cannot key a trace (a list or another unhashable "
+                             "object); pass arrays or tuples")
+            return self.fn(*args, **kwargs)
         if prog is None:
-            return self.fn(*args)
+            return self.fn(*args, **kwargs)
         return apply(prog.prim, *arrays, *prog.captured)
 
-    def _trace(self, args):
+    def _trace(self, args, kwargs):
         slots = [i for i, a in enumerate(args) if isinstance(a, (Tensor, np.ndarray))]
-        values = [args[i].data if isinstance(args[i], Tensor) else args[i] for i in slots]
-        needs = [isinstance(args[i], Tensor) and args[i].requires_grad for i in slots]
+        names = [k for k, v in kwargs.items() if isinstance(v, (Tensor, np.ndarray))]
+        given = [args[i] for i in slots] + [kwargs[k] for k in names]
+        values = [a.data if isinstance(a, Tensor) else a for a in given]
+        needs = [isinstance(a, Tensor) and a.requires_grad for a in given]
 
         def call(traced):
-            full = list(args)
+            full, kw = list(args), dict(kwargs)
             for i, t in zip(slots, traced):
                 full[i] = t
-            return self.fn(*full)
+            for k, t in zip(names, traced[len(slots):]):
+                kw[k] = t
+            return self.fn(*full, **kw)
 
         def eager():
-            return self.fn(*args), [args[i] for i, w in zip(slots, needs) if w]
+            return self.fn(*args, **kwargs), [a for a, w in zip(given, needs) if w]
 
         return _trace(call, values, needs, getattr(self.fn, "__qualname__", "fn"), eager, self.fn)
 

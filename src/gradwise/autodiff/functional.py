@@ -137,8 +137,8 @@ def _fast_result(sigs, single, gs, inputs, shares):
     """For one array or a flat list/tuple of arrays whose gradients all come out of the
     program as arrays of the right dtype (fixed by the trace), a function building
     the result straight from the program's tuple; else False (the general path)."""
-    if not single or shares:
-        return False
+    if not single or shares or not isinstance(sigs[0][0], tuple) and sigs[0][0] not in (list, tuple):
+        return False  # several arguments, shared memory, a dict
     sig = sigs[0]
     n = len(sig[1]) if sig[0] in (list, tuple) else 1
     if sig[0] in (list, tuple) and any(type(s[0]) is not tuple for s in sig[1]):
@@ -173,22 +173,32 @@ class _CompiledVG:
         sigs = tuple([_leaf_sig(args[n], inputs) for n in nums])
         n_diff = len(inputs)
         rest = []
-        for i in others:
+        for i in others:  # arrays and Tensors are inputs, other values constants
             a = args[i]
             if type(a) is np.ndarray:
                 inputs.append(a)
                 rest.append((a.shape, a.dtype))
+            elif isinstance(a, Tensor):
+                inputs.append(a.data)
+                rest.append((a.data.shape, a.data.dtype, Tensor))
             else:
                 rest.append(_signature(a))
         key = (sigs, tuple(rest))
         if kwargs:
-            key += tuple((k, _signature(v)) for k, v in kwargs.items())
+            for k, v in kwargs.items():
+                if isinstance(v, (np.ndarray, Tensor)):
+                    inputs.append(v.data if isinstance(v, Tensor) else v)
+                key += ((k, "input", inputs[-1].shape, inputs[-1].dtype),)
+                if not isinstance(v, (np.ndarray, Tensor)):
+                    key = key[:-1] + ((k, _signature(v)),)
         try:
             prog = self.cache.traces.get(key, False)
             if prog is False or (prog is not None and not (prog.confirmed and prog.valid())):
                 prog = self.cache.lookup(key, lambda: self._trace(args, kwargs, nums, inputs,
                                                                   n_diff))
         except TypeError:  # an unhashable constant: nothing to key a trace on
+            self.cache.warn("an argument cannot key a trace (a list or another unhashable "
+                            "object); pass arrays or tuples")
             prog = None
         if prog is None:
             return _vg(self.f, self.argnums, self.fname, args, kwargs)
@@ -210,14 +220,17 @@ class _CompiledVG:
         from gradwise.autodiff.compile import _trace
 
         def call(traced):
-            full, it = list(args), iter(traced)
+            full, it, kw = list(args), iter(traced), dict(kwargs)
             for n in nums:
                 leaves, _, treedef = _tree.flatten(args[n])
                 full[n] = _tree.unflatten(treedef, [next(it) for _ in leaves])
             for i, a in enumerate(args):
-                if i not in nums and type(a) is np.ndarray:
+                if i not in nums and isinstance(a, (np.ndarray, Tensor)):
                     full[i] = next(it)
-            return _scalar_output(self.f(*full, **kwargs), self.fname)
+            for k, v in kwargs.items():
+                if isinstance(v, (np.ndarray, Tensor)):
+                    kw[k] = next(it)
+            return _scalar_output(self.f(*full, **kw), self.fname)
 
         def eager():
             full, it = list(args), iter(inputs)

@@ -84,6 +84,7 @@ class RemovableHandle:
 
     def remove(self) -> None:
         """Detach the hook (idempotent)."""
+        MODULES_CHANGED[0] += 1
         self._hooks.pop(self.id, None)
 
     def __enter__(self) -> RemovableHandle:
@@ -134,8 +135,7 @@ class Module:
                 f"cannot assign {name!r} before Module.__init__() call; "
                 f"call super().__init__() first in {type(self).__name__}.__init__"
             )
-        if isinstance(value, (Parameter, Module)) or name in params or name in self._modules:
-            MODULES_CHANGED[0] += 1  # compiled functions reading this module trace again
+        MODULES_CHANGED[0] += 1  # compiled functions reading a module trace again
         if isinstance(value, Parameter):
             self._modules.pop(name, None)
             params[name] = value
@@ -223,6 +223,7 @@ class Module:
         if not callable(hook):
             raise TypeError(f"hook must be callable, got {type(hook).__name__}")
         handle = RemovableHandle(self._forward_hooks)
+        MODULES_CHANGED[0] += 1
         self._forward_hooks[handle.id] = hook
         return handle
 
@@ -294,6 +295,7 @@ class Module:
         """Set ``training`` on this module and all descendants; returns ``self``."""
         if not isinstance(mode, bool):
             raise TypeError(f"training mode must be a bool, got {type(mode).__name__}")
+        MODULES_CHANGED[0] += 1
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
