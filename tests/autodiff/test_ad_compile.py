@@ -188,7 +188,7 @@ def test_frozen_parameter_change_traces_again():
 
 # ------------------------------------------------------------- graph breaks
 @pytest.mark.parametrize("fn, reason", [
-    (lambda x: gw.where(x > 0, x, 0.1 * x).sum(), "compares values"),
+    (lambda x: x.sum() * 2 if x.sum() > 0 else x.sum(), "truth test"),
     (lambda x: (x * x).sum() if float(x.sum().detach().data) > 0 else x.sum(), "detach"),
     (lambda x: x.sum() * float(np.max(np.abs(x.detach().data))), "detach"),
     (lambda x: x.std(), "std()"),
@@ -209,9 +209,30 @@ def test_value_dependent_functions_run_eagerly_with_a_warning(fn, reason):
 
 
 def test_value_escape_names_the_reason():
-    comp = gw.compile(lambda x: gw.where(x > 0, x, 0.0).sum())
-    with pytest.warns(GraphBreakWarning, match="compares values"):
+    comp = gw.compile(lambda x: x.sum() if bool((x > 0).sum() > 1) else -x.sum())
+    with pytest.warns(GraphBreakWarning, match="truth test"):
         comp(gw.tensor([1.0, -1.0], requires_grad=True))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: gw.where(x > 0, x, 0.1 * x).sum(),
+    lambda x: (x * (x > 0)).sum(),
+    lambda x: np.where(np.greater(x, 0.5), x ** 2, -x).sum(),
+    lambda x: (x * np.logical_and(x > -1, x < 1)).sum() + np.floor(x).sum() * 0,
+    lambda x: gw.where(x == x.max(), x, 0.0).sum(),
+])
+def test_masks_computed_from_the_data_are_recomputed_by_each_replay(fn):
+    comp = gw.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphBreakWarning)
+        for v in ([1.0, -2.0, 0.3], [-1.0, 2.0, 0.7], [0.6, 0.2, -0.4], [3.0, 0.9, -0.1]):
+            te, tc = gw.tensor(v, requires_grad=True), gw.tensor(v, requires_grad=True)
+            fn(te).backward()
+            out = comp(tc)
+            out.backward()
+            assert out.item() == fn(gw.tensor(v)).item()
+            np.testing.assert_array_equal(te.grad.data, tc.grad.data)
+    assert all(p is not None and p.confirmed for p in comp.traces.values())
 
 
 def test_forward_hooks_prevent_compilation():

@@ -11,7 +11,7 @@ from specs import F32, F64, SPECS, cotangent, numeric_vjp, rel_err
 
 import gradwise as gw
 from gradwise.autodiff.engine import toposort
-from gradwise.autodiff.rules import PRIMITIVES
+from gradwise.autodiff.rules import NONDIFF, PRIMITIVES
 
 #: internal primitives, reached only through another public operation
 INTERNAL = {
@@ -31,7 +31,7 @@ TWICE_CASES = [c for c in CASES if c.values[0].twice]
 # ---------------------------------------------------------------- completeness
 def test_every_primitive_in_the_rule_table_has_a_spec():
     covered = {p for s in SPECS for p in s.prims}
-    missing = sorted(set(PRIMITIVES) - covered)
+    missing = sorted(set(PRIMITIVES) - covered - NONDIFF)
     assert not missing, f"primitives without a gradient spec in tests/autodiff/specs.py: {missing}"
     unknown = sorted(covered - set(PRIMITIVES))
     assert not unknown, f"specs name primitives that are not in the rule table: {unknown}"
@@ -199,3 +199,14 @@ def test_float32_stays_float32_through_second_order():
     hv = gw.hvp(lambda a: (gw.tanh(a) ** 3).sum(), np.array([0.3, -1.2, 2.0], dtype=F32),
                 np.ones(3, dtype=F32))
     assert hv.dtype == F32
+
+
+def test_value_only_primitives_have_no_vjp_and_are_not_recorded_eagerly():
+    assert NONDIFF >= {"greater", "less", "equal", "logical_and", "isfinite", "floor"}
+    x = gw.tensor([1.5, -2.0], requires_grad=True)
+    for name in NONDIFF:
+        prim = PRIMITIVES[name]
+        assert all(v is None for v in prim.vjps), name
+    m = x > 0
+    assert not m.requires_grad and m._ctx is None and m.dtype == bool
+    assert np.floor(x).data.tolist() == [1.0, -2.0] and not np.floor(x).requires_grad

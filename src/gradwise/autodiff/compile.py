@@ -208,7 +208,9 @@ def _generate(inputs, captured, nodes, out, needs_in):
         f = cg.bind(f"F{k}", prim.fwd)
         call = f"{f}({', '.join(ops + kws)})"
         fwd.append(f"    v{k}, s{k} = {call}" if prim.saves else f"    v{k} = {call}")
-        if any(isinstance(a, Tensor) and id(a) in needs for a in ctx[1]):
+        if any(isinstance(a, Tensor) and id(a) in needs and (prim.nary or prim.joint
+                                                           or prim.vjps[i] is not None)
+               for i, a in enumerate(ctx[1])):
             needs.add(id(t))
             calls.append(ops + kws + ([f"saved=s{k}"] if prim.saves else []))
         else:

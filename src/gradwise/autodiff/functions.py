@@ -12,7 +12,7 @@ import string
 
 import numpy as np
 
-from gradwise.autodiff.tensor import P, Tensor, _trace_break, _unary, apply
+from gradwise.autodiff.tensor import P, Tensor, _Mode, _trace_break, _unary, apply
 
 __all__ = [
     "exp", "log", "log1p", "expm1", "sqrt", "square", "abs", "sign", "sin", "cos", "tanh",
@@ -72,9 +72,10 @@ def minimum(x, y):
 
 def where(cond, x, y):
     """``x`` where ``cond`` is true, else ``y`` (``cond`` is not differentiated)."""
-    if isinstance(cond, Tensor) and cond.requires_grad:
-        _trace_break("where() takes its condition from traced values")
-    c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    if isinstance(cond, Tensor) and cond.requires_grad and _Mode.tracing is not None:
+        c = cond  # a mask recorded while tracing: an operand, recomputed by each replay
+    else:
+        c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
     return apply(P.where, c, x, y)
 
 

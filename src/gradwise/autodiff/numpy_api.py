@@ -86,7 +86,8 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
         outs = tuple(o if isinstance(o, Tensor) else _wrap_result(r) for o, r in zip(out, res))
         return outs if len(outs) > 1 else outs[0]
     if ufunc in _NONDIFF_UFUNCS:
-        _trace_break(f"it calls np.{name}, which only looks at values")
+        if _Mode.tracing is not None and not kwargs and _any_grad(inputs):
+            return apply(getattr(P, name), *inputs)  # recorded while tracing (no VJP)
         return _wrap_result(ufunc(*_values(inputs)))
     if ufunc is np.logaddexp:
         a, b = inputs

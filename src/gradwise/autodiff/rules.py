@@ -25,7 +25,7 @@ from scipy.special import expit
 
 from gradwise.autodiff.tensor import P, Primitive, Tensor, apply
 
-__all__ = ["PRIMITIVES", "defprim", "pass_through"]
+__all__ = ["PRIMITIVES", "NONDIFF", "defprim", "pass_through"]
 
 #: name -> Primitive. One entry per differentiable primitive.
 PRIMITIVES: dict[str, Primitive] = {}
@@ -190,6 +190,19 @@ def _clip_vjp(g, ans, x, lo=None, hi=None):
 
 
 defprim("clip", _clip_fwd, _clip_vjp, formulas=("1[lo≤{0}≤hi]",))
+
+
+# ------------------------------------------------- not differentiable: values only
+# Comparisons, logical operations and rounding have no VJP. Eagerly they return plain
+# tensors (no graph); while gradwise.compile traces a function they are recorded, so
+# that a mask such as ``np.where(z > 0, z, 0.01 * z)`` is recomputed by every replay.
+#: names of the primitives without any VJP (recorded only while tracing)
+NONDIFF = set()
+for _ufunc in (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
+               np.logical_and, np.logical_or, np.logical_xor, np.logical_not, np.isfinite,
+               np.isnan, np.isinf, np.signbit, np.floor, np.ceil, np.rint, np.trunc):
+    defprim(_ufunc.__name__, _ufunc, *(None,) * _ufunc.nin)
+    NONDIFF.add(_ufunc.__name__)
 
 
 # ----------------------------------------------------------------- reductions

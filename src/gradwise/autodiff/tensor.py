@@ -526,9 +526,10 @@ class Tensor:
 
     # comparisons are not differentiable: they return tensors of bools
     def _cmp(self, o, fn):
-        if _Mode.tracing is not None:
-            _trace_break(f"it compares values ({fn.__name__}): a mask or a branch computed "
-                         "from the data would be frozen at its first value")
+        if _Mode.tracing is not None and (self.requires_grad or getattr(o, "requires_grad", False)):
+            # recorded while tracing (no VJP), so that replays recompute the mask; a
+            # Python branch on it (`if t > 0:`) breaks the trace at bool()
+            return apply(getattr(P, fn.__name__), self, o)
         return _wrap(fn(self.data, o.data if isinstance(o, Tensor) else o))
 
     def __lt__(self, o):
