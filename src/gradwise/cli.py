@@ -55,7 +55,7 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit."),
+        typer.Option("--version", metavar="", callback=_version_callback, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
     """Gradient descent that works, and tells you why it doesn't."""
@@ -119,7 +119,7 @@ def fit(
     lr: Annotated[float | None, typer.Option(help="Learning rate. Default: the estimator's.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Number of epochs. Default: the estimator's.")] = None,
     batch_size: Annotated[str | None, typer.Option(help="Mini-batch size N or 'full'. Default: full batch.")] = None,
-    standardize: Annotated[bool, typer.Option("--standardize", help="Standardize the features.")] = False,
+    standardize: Annotated[bool, typer.Option("--standardize", metavar="", help="Standardize the features.")] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed (initialisation, shuffling). Default: 0.")] = None,
     patience: Annotated[
         str | None,
@@ -133,10 +133,10 @@ def fit(
         Path | None, typer.Option(help="Output folder. Default: ./gradwise-out/<timestamp>.")
     ] = None,
     json_: Annotated[
-        bool, typer.Option("--json", help="Print the JSON report to stdout instead of the text report.")
+        bool, typer.Option("--json", metavar="", help="Print the JSON report to stdout instead of the text report.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Write into an existing output folder.")] = False,
-    dropna: Annotated[bool, typer.Option("--dropna", help="Drop rows with missing cells.")] = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Write into an existing output folder.")] = False,
+    dropna: Annotated[bool, typer.Option("--dropna", metavar="", help="Drop rows with missing cells.")] = False,
 ) -> None:
     """Train on DATA, check the gradient, diagnose the run, write a report and plots.
 
@@ -169,6 +169,8 @@ def fit(
         job = fitjob.prepare(options)
     except fitjob.BadInput as e:
         raise _fail(str(e)) from None
+    if job.note:
+        typer.echo(f"gradwise: note: {job.note}", err=True)
     try:
         report = fitjob.run(job, progress=not json_)
     except KeyboardInterrupt:
@@ -226,7 +228,7 @@ def check(
         Path | None, typer.Argument(help="Python file defining params, loss, and grad and/or step.")
     ] = None,
     template: Annotated[
-        bool, typer.Option("--template", help="Print a commented template file to fill in.")
+        bool, typer.Option("--template", metavar="", help="Print a commented template file to fill in.")
     ] = False,
 ) -> None:
     """Check your own gradient and update code against finite differences and replayed updates.

@@ -94,3 +94,16 @@ def test_mlp_regressor_on_a_numeric_target(runner, workdir):
     assert rep["model"]["params"]["batch_size"] == 16
     assert rep["metrics"]["r2"] > 0.9
     assert rep["gradient_check"]["ok"]
+
+
+def test_a_few_integer_codes_fitted_as_regression_get_a_note(runner, workdir):
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=60)
+    pd.DataFrame({"x": x, "kind": (x > 0).astype(int) + (x > 1).astype(int)}).to_csv("k.csv", index=False)
+    res = runner.invoke(app, ["fit", "k.csv", "--out", "o1", "--epochs", "20"])
+    assert "has 3 integer values and is fitted as a regression" in res.stderr
+    assert "--loss ce" in res.stderr
+    res = runner.invoke(app, ["fit", "k.csv", "--out", "o2", "--epochs", "20", "--model", "linear"])
+    assert "note:" not in res.stderr  # asked for explicitly

@@ -11,6 +11,9 @@ import pytest
 from gradwise import models
 from gradwise.models import ModelFileError, load, save
 
+# the models here are fitted for a few epochs only to have something to save
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(scope="module")
 def data():

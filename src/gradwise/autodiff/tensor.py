@@ -389,7 +389,8 @@ class Tensor:
         return self.data
 
     def __array__(self, dtype=None, copy=None):
-        self._check_no_graph("np.asarray()/np.array()")
+        self._check_no_graph("np.asarray()/np.array() (also called by ndarray methods such as "
+                             "X.dot(t): write X @ t or np.dot(X, t))")
         if dtype is not None and dtype != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data

@@ -785,8 +785,8 @@ def rule_activations(run: Run) -> list[Finding]:
         if st.get("kind") == "relu" and st.get("dead", 0) > DEAD_MAX:
             killed = run.cache.get("blew_up_fix")  # the units died in the loss explosion
             cure = ("they died in the loss explosion (see lr.too_high): lower the lr."
-                    if killed else "re-initialise (He, zero biases), lower the lr or use a "
-                    "leaky ReLU.")
+                    if killed else "draw new weights (e.g. He normal, zero biases: units "
+                    "that start alive), lower the lr or use a leaky ReLU.")
             out.append(Finding("activations.dead_relu", "fault",
                                f"{100 * st['dead']:.3g}% of the ReLU units of layer {layer} output 0 "
                                f"for every sample: they get no gradient and never recover; {cure}",

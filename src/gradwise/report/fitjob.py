@@ -236,6 +236,7 @@ class Job:
     estimator: Any
     out_dir: Path
     classes: list = field(default_factory=list)
+    note: str | None = None  # a hint about an inferred setting (printed on stderr)
 
 
 def _dataset_names() -> list[str]:
@@ -488,7 +489,21 @@ def prepare(options: FitOptions) -> Job:
     out_dir = _out_dir(options.out, options.force)
     estimator = _estimator(spec, task, options, batch_size)
     _check_cost(spec, estimator, X.shape[0], X.shape[1], len(classes))
-    return Job(options, X, y, names, target, source, task, spec, estimator, out_dir, classes)
+    return Job(options, X, y, names, target, source, task, spec, estimator, out_dir, classes,
+               _task_note(y, task, options, target))
+
+
+def _task_note(y: np.ndarray, task: str, options: FitOptions, target: str) -> str | None:
+    """A hint when a target of a few integer codes is fitted as a regression only
+    because nothing said otherwise (scikit-learn's ``type_of_target`` would call it
+    multiclass)."""
+    if task != "regression" or options.loss or options.model or _is_labels(y):
+        return None
+    k = len(np.unique(y))
+    if 3 <= k <= 20 and np.all(np.mod(y, 1) == 0):
+        return (f"the target {target!r} has {k} integer values and is fitted as a regression "
+                "(--model linear); if they are classes, pass --loss ce (or --model logistic)")
+    return None
 
 
 # ----------------------------------------------------------------------------- run
