@@ -18,10 +18,12 @@ Rules (the same as ``jax.jit``):
 - Arrays the function reads from elsewhere (globals, closures) are used as they
   are at each call if they are Tensors; plain arrays are read by reference.
 - What a replay cannot repeat makes the function run eagerly instead, with a
-  :class:`GraphBreakWarning` naming the reason: comparisons of traced values
-  (masks, ``if`` on data), ``detach()``, ``.item()``/``float()``, in-place writes
-  outside the graph, module hooks, NumPy functions that only look at values.
-  Random numbers drawn inside the function are drawn once, at trace time.
+  :class:`GraphBreakWarning` naming the reason: a Python branch on data
+  (``if t > 0:``), ``detach()``, ``.item()``/``float()``, in-place writes outside
+  the graph, module hooks, NumPy functions that only look at values (argmax).
+  Masks (comparisons, logical operations, rounding, ``np.where``) are recorded
+  as value-only primitives and recomputed by each replay. Random numbers drawn
+  inside the function are drawn once, at trace time.
 
 Three checks keep a replay from silently differing from eager execution:
 
@@ -698,7 +700,7 @@ def compile(fn=None):  # noqa: A001  (torch.compile's name)
     -----
     The traceable subset is that of ``jax.jit`` (Frostig et al., SysML 2018): the
     same operations must run for every input of the same shapes. Where ``fn``
-    compares traced values, calls ``.item()``/``float()``/``detach()``, writes in
+    branches on traced values, calls ``.item()``/``float()``/``detach()``, writes in
     place outside the graph or has module hooks, it runs eagerly and a
     :class:`GraphBreakWarning` says why. A new argument shape or dtype traces
     again (at most ``MAX_TRACES`` = 16 traces). ``create_graph=True`` through a
