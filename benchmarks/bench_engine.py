@@ -114,15 +114,21 @@ def make_gradwise_step():
     return step
 
 
-def make_torch_step():
+def make_torch_step(compiled=False):
+    """Raw tensors with a manual update; ``compiled``: the loss under torch.compile."""
     params = [torch.tensor(a, requires_grad=True) for a in (W1_0, B1_0, W2_0, B2_0)]
-    W1, b1, W2, b2 = params
     X, Y = torch.tensor(XOR_X), torch.tensor(XOR_Y)
 
-    def step():
+    def loss_fn(W1, b1, W2, b2):
         h = torch.tanh(X @ W1 + b1)
         out = torch.sigmoid(h @ W2 + b2)
-        loss = ((out - Y) ** 2).mean()
+        return ((out - Y) ** 2).mean()
+
+    if compiled:
+        loss_fn = torch.compile(loss_fn)
+
+    def step():
+        loss = loss_fn(*params)
         loss.backward()
         with torch.no_grad():
             for p in params:
@@ -151,29 +157,6 @@ def make_gradwise_compiled_step():
         loss, grads = vg(params, XOR_X, XOR_Y)
         for p, g in zip(params, grads):
             p -= LR * g
-        return loss
-
-    return step
-
-
-def make_torch_compiled_step():
-    """The raw-tensor PyTorch step with the loss under torch.compile (Inductor)."""
-    params = [torch.tensor(a, requires_grad=True) for a in (W1_0, B1_0, W2_0, B2_0)]
-    X, Y = torch.tensor(XOR_X), torch.tensor(XOR_Y)
-
-    @torch.compile
-    def loss_fn(W1, b1, W2, b2):
-        h = torch.tanh(X @ W1 + b1)
-        out = torch.sigmoid(h @ W2 + b2)
-        return ((out - Y) ** 2).mean()
-
-    def step():
-        loss = loss_fn(*params)
-        loss.backward()
-        with torch.no_grad():
-            for p in params:
-                p -= LR * p.grad
-                p.grad = None
         return loss
 
     return step
@@ -302,7 +285,7 @@ def main():
                  "<= 0.3x PyTorch, <= 3x NumPy"))
     if torch is not None and args.torch_compile:
         try:
-            tc = make_torch_compiled_step()
+            tc = make_torch_step(compiled=True)
             lt = [float(tc().item()) for _ in range(20)]  # compiles (tens of seconds)
             assert np.allclose(lt, [float(x) for x in check_losses()], rtol=1e-10, atol=1e-12)
             fns = [make_gradwise_compiled_step(), make_numpy_step(), tc]

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import os
 import platform
@@ -162,26 +163,14 @@ def setup_gradwise_compiled(X, y, w0):
     return epoch, lambda: _gradwise_params(model)
 
 
-def setup_gradwise_train_compiled(X, y, w0):
+def setup_gradwise_train(X, y, w0, compile=False):  # noqa: A002
     model = _gradwise_model(w0)
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=LR)
 
     def epoch():
         gw.train(model, loss_fn, opt, (X, y), epochs=1, batch_size=BATCH, shuffle=False,
-                 progress=False, compile=True)
-
-    return epoch, lambda: _gradwise_params(model)
-
-
-def setup_gradwise_train(X, y, w0):
-    model = _gradwise_model(w0)
-    loss_fn = nn.CrossEntropyLoss()
-    opt = optim.SGD(model.parameters(), lr=LR)
-
-    def epoch():
-        gw.train(model, loss_fn, opt, (X, y), epochs=1, batch_size=BATCH, shuffle=False,
-                 progress=False)
+                 progress=False, compile=compile)
 
     return epoch, lambda: _gradwise_params(model)
 
@@ -246,7 +235,7 @@ CONTENDERS = {
     "gradwise (nn + optim loop)": setup_gradwise,
     "gradwise.compile (nn + optim loop)": setup_gradwise_compiled,
     "gradwise.train": setup_gradwise_train,
-    "gradwise.train(compile=True)": setup_gradwise_train_compiled,
+    "gradwise.train(compile=True)": functools.partial(setup_gradwise_train, compile=True),
     "torch": setup_torch,
     "sklearn MLPClassifier.partial_fit": setup_sklearn,
 }
