@@ -190,7 +190,8 @@ def _gname(cg, t):
 
 
 def _generate(inputs, captured, nodes, out, needs_in):
-    """Source of ``forward(a*, c*) -> (out, saved)`` and ``backward(g, saved) -> grads``.
+    """Source of ``forward(a*, c*) -> (out, saved)``, ``backward(g, saved) -> grads``
+    and ``forward_backward(g, a*, c*) -> (out, grads)``, and their namespace.
 
     ``needs_in``: for each input then captured tensor, whether its gradient is wanted.
     The backward visits nodes latest first and accumulates ``old + new`` in the
@@ -200,71 +201,84 @@ def _generate(inputs, captured, nodes, out, needs_in):
     """
     cg = _Codegen(inputs, captured, nodes)
     params = [f"a{i}" for i in range(len(inputs))] + [f"c{i}" for i in range(len(captured))]
-    needs = {id(t) for t, w in zip(list(inputs) + list(captured), needs_in) if w}
-    fwd = [f"def forward({', '.join(params)}):"]
-    calls = []  # per node: (operands with keywords, or None if it needs no backward)
+    every = list(inputs) + list(captured)
+    needs = {id(t) for t, w in zip(every, needs_in) if w}
+    fwd, calls = _forward_code(cg, nodes, needs)
+    bwd, used, have = _backward_code(cg, nodes, calls, needs, out)
+    out_name = cg.names[id(out)]
+    saved = "".join(n + ", " for n in sorted(used))
+    ret = "    return (" + "".join(f"g_{p}, " if w and id(x) in have else "None, "
+                             for p, w, x in zip(params, needs_in, every)) + ")"
+    seed = f"    {_gname(cg, out)} = g"
+    source = "\n".join(
+        [f"def forward({', '.join(params)}):"] + fwd + [f"    return {out_name}, ({saved})", ""]
+        + ["def backward(g, S):", f"    ({saved}) = S", seed] + bwd + [ret, ""]
+        + [f"def forward_backward({', '.join(['g'] + params)}):"] + fwd + [seed] + bwd
+        + [ret.replace("return (", f"return {out_name}, (", 1)])
+    return _bind_locals(source, cg.ns), cg.ns
+
+
+def _forward_code(cg, nodes, needs):
+    """One line per recorded node; ``needs`` grows by the nodes on a path from a
+    wanted input (through arguments that have a VJP). Returns the lines and, per
+    node, the text of its operands for the VJP calls (None: no backward)."""
+    lines, calls = [], []
     for k, t in enumerate(nodes):
-        ctx = t._ctx
-        prim = ctx[0]
-        ops, kws = _operands(cg, ctx)
-        f = cg.bind(f"F{k}", prim.fwd)
-        call = f"{f}({', '.join(ops + kws)})"
-        fwd.append(f"    v{k}, s{k} = {call}" if prim.saves else f"    v{k} = {call}")
+        prim = t._ctx[0]
+        ops, kws = _operands(cg, t._ctx)
+        call = f"{cg.bind(f'F{k}', prim.fwd)}({', '.join(ops + kws)})"
+        lines.append(f"    v{k}, s{k} = {call}" if prim.saves else f"    v{k} = {call}")
         if any(isinstance(a, Tensor) and id(a) in needs and (prim.nary or prim.joint
                                                            or prim.vjps[i] is not None)
-               for i, a in enumerate(ctx[1])):
+               for i, a in enumerate(t._ctx[1])):
             needs.add(id(t))
             calls.append(ops + kws + ([f"saved=s{k}"] if prim.saves else []))
         else:
             calls.append(None)
-    bwd, used, have = [], set(), {id(out)}
+    return lines, calls
+
+
+def _backward_code(cg, nodes, calls, needs, out):
+    """The VJP lines, latest node first. Returns them, the forward names they read
+    and the ids of the tensors that receive a gradient."""
+    lines, used, have = [], set(), {id(out)}
     for k in reversed(range(len(nodes))):
         t = nodes[k]
         if calls[k] is None or id(t) not in have:
             continue
-        ctx = t._ctx
-        prim, tail = ctx[0], ", ".join(calls[k])
-        for i, a in enumerate(ctx[1]):
-            if not (isinstance(a, Tensor) and id(a) in needs):
-                continue
-            if prim.nary:
-                vjp = f"{cg.bind(f'B{k}', prim.vjps)}({i}, g{k}, v{k}, {tail})"
-            elif prim.vjps[i] is None:
-                continue
-            elif prim.vjps[i] is pass_through:
-                vjp = f"g{k}"
-            else:
-                vjp = f"{cg.bind(f'B{k}_{i}', prim.vjps[i])}(g{k}, v{k}, {tail})"
-            ga, shape = _gname(cg, a), a.data.shape
-            first = id(a) not in have
-            have.add(id(a))
-            if shape == t.data.shape:
-                bwd.append(f"    {ga} = {vjp}" if first else f"    {ga} = {ga} + {vjp}")
-                continue
-            bwd.append(f"    t = {vjp}")
-            unb = f"_unb(t, {shape!r}, {prim.name!r}, {i})"
-            oshape = t.data.shape
-            if len(oshape) == len(shape) + 1 and oshape[1:] == shape:
-                # a bias broadcast over rows: the engine's fast path, without the call
-                bwd.append(f"    t = _add_reduce(t, 0) if t.shape == {oshape!r} "
-                           f"and type(t) is _ndarray else {unb}")
-            else:
-                bwd.append(f"    if t.shape != {shape!r}: t = {unb}")
-            bwd.append(f"    {ga} = t" if first else f"    {ga} = {ga} + t")
+        tail = ", ".join(calls[k])
+        for i, a in enumerate(t._ctx[1]):
+            if isinstance(a, Tensor) and id(a) in needs:
+                code = _vjp_code(cg, k, t, i, a, tail, first=id(a) not in have)
+                if code:  # (an argument without a VJP gets nothing from this node)
+                    lines += code
+                    have.add(id(a))
         used.update(_SLOT.findall(tail))
         used.add(f"v{k}")
-    out_name = cg.names[id(out)]
-    saved = "".join(n + ", " for n in sorted(used))
-    every = list(inputs) + list(captured)
-    ret = "    return (" + "".join(f"g_{p}, " if w and id(x) in have else "None, "
-                             for p, w, x in zip(params, needs_in, every)) + ")"
-    seed = f"    {_gname(cg, out)} = g"
-    # forward, backward, and both in one function (value_and_grad: no saved tuple)
-    source = "\n".join(fwd + [f"    return {out_name}, ({saved})", "",
-                              "def backward(g, S):", f"    ({saved}) = S", seed] + bwd + [ret, ""]
-                       + ["def forward_backward(g, " + fwd[0][len("def forward("):]] + fwd[1:]
-                       + [seed] + bwd + [ret.replace("return (", f"return {out_name}, (", 1)])
-    return _bind_locals(source, cg.ns), cg.ns
+    return lines, used, have
+
+
+def _vjp_code(cg, k, t, i, a, tail, first):
+    """Lines adding argument ``i``'s share of node ``k``'s gradient to ``a``'s."""
+    prim = t._ctx[0]
+    if prim.nary:
+        vjp = f"{cg.bind(f'B{k}', prim.vjps)}({i}, g{k}, v{k}, {tail})"
+    elif prim.vjps[i] is None:
+        return []
+    elif prim.vjps[i] is pass_through:
+        vjp = f"g{k}"
+    else:
+        vjp = f"{cg.bind(f'B{k}_{i}', prim.vjps[i])}(g{k}, v{k}, {tail})"
+    ga, shape, oshape = _gname(cg, a), a.data.shape, t.data.shape
+    if shape == oshape:
+        return [f"    {ga} = {vjp}" if first else f"    {ga} = {ga} + {vjp}"]
+    unb = f"_unb(t, {shape!r}, {prim.name!r}, {i})"
+    if len(oshape) == len(shape) + 1 and oshape[1:] == shape:
+        # a bias broadcast over rows: the engine's fast path, without the call
+        fix = f"    t = _add_reduce(t, 0) if t.shape == {oshape!r} and type(t) is _ndarray else {unb}"
+    else:
+        fix = f"    if t.shape != {shape!r}: t = {unb}"
+    return [f"    t = {vjp}", fix, f"    {ga} = t" if first else f"    {ga} = {ga} + t"]
 
 
 _GLOBAL = re.compile(r"\b(?:[KFB]\d+(?:_\d+)?|_unb|_add_reduce|_ndarray)\b")
