@@ -575,3 +575,57 @@ def test_equal_constant_tensors_made_inside_the_function_compile():
         for v in ([1.0, 1.0], [2.0, 0.5], [0.0, 4.0]):
             assert f(np.array(v)).item() == float(np.dot(v, [2.0, 3.0]))
     assert all(p is not None and p.confirmed for p in f.traces.values())
+
+
+# ------------------------------------- found by a third adversarial review
+@pytest.mark.parametrize("fn", [
+    lambda z: z[z > 0].sum(),
+    lambda z: z.sum() * len(z[z > 0]),
+    lambda z: np.mean(z ** 2, where=z > 0),
+    lambda z: z[np.where(z > 0)].sum(),
+    lambda z: (np.sort(z) * np.array([1.0, 10.0, 100.0])).sum(),
+    lambda z: (z * np.floor(z).data).sum(),
+])
+def test_values_of_masks_and_sort_orders_are_never_frozen(fn):
+    calls = [(gw.tensor([1.0, -1.0, 2.0], requires_grad=True),),
+             (gw.tensor([2.0, -2.0, 4.0], requires_grad=True),),
+             (gw.tensor([-1.0, 1.0, 2.5], requires_grad=True),)]
+    comp = gw.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GraphBreakWarning)
+        for (t,) in calls:
+            te = gw.tensor(t.data, requires_grad=True)
+            fn(te).backward()
+            out = comp(t)
+            out.backward()
+            assert out.item() == fn(gw.tensor(t.data)).item()
+            np.testing.assert_array_equal(t.grad.data, te.grad.data)
+
+
+def test_masked_assignment_in_a_module_trains_like_eager():
+    class HandRelu(nn.Module):
+        def forward(self, x):
+            h = x * 1.0
+            h[h < 0] = 0.0
+            return h
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=(30, 1))
+    finals = []
+    for compiled in (False, True):
+        model = nn.Sequential(nn.Linear(3, 8, rng=0), HandRelu(), nn.Linear(8, 1, rng=1))
+        opt = gw.optim.Adam(model.parameters(), lr=0.003)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GraphBreakWarning)
+            r = gw.train(model, nn.MSELoss(), opt, (X, y), epochs=30, progress=False,
+                         compile=compiled)
+        finals.append(r.step_loss[-1])
+    assert finals[0] == finals[1]
+
+
+def test_value_only_compiled_results_need_no_gradient():
+    for fn in (lambda z: z > 0, lambda z: np.floor(1.5 * z)):
+        out = gw.compile(fn)(gw.tensor([1.0, -2.0], requires_grad=True))
+        assert not out.requires_grad
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            out.sum().backward()

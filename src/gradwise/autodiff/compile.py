@@ -90,10 +90,16 @@ class _Break(Exception):
 
 
 class _TraceState:
-    __slots__ = ("reason",)
+    __slots__ = ("reason", "values")
 
     def __init__(self):
         self.reason = None
+        self.values = []  # results of value-only operations (masks), reachable or not
+
+    def value_only(self, t):
+        """Remember a mask made while tracing: its array must never become a constant."""
+        self.values.append(t.data)
+        return t
 
 
 # ------------------------------------------------------------------ tracing
@@ -122,7 +128,8 @@ _SLOT = re.compile(r"\b[acvs]\d+\b")  # names of inputs, captured tensors, resul
 class _Codegen:
     """Writes the forward and backward functions of one trace as Python source."""
 
-    def __init__(self, inputs, captured, nodes):
+    def __init__(self, inputs, captured, nodes, values=()):
+        self.values = list(values)
         self.ns = {"_unb": unbroadcast, "_add_reduce": np.add.reduce, "_ndarray": np.ndarray}
         self.names = {}  # id(tensor) -> variable name
         self.by_array = {}  # id(ndarray) -> variable name (an array read as a constant)
@@ -159,6 +166,8 @@ class _Codegen:
                 return name
             if any(np.may_share_memory(value, a) for a in self.traced_arrays):
                 raise _Break("it takes a view of traced data (e.g. t.data[...]) out of the graph")
+            if any(np.may_share_memory(value, a) for a in self.values):
+                raise _Break("it reads the values of a mask computed from the data (.data)")
         elif isinstance(value, tuple):
             return "(" + "".join(self.const(v) + ", " for v in value) + ")"
         elif type(value) in (int, bool, type(None)) or (type(value) is float and math.isfinite(value)):
@@ -189,7 +198,7 @@ def _gname(cg, t):
     return "g" + name[1:] if name[0] == "v" else "g_" + name
 
 
-def _generate(inputs, captured, nodes, out, needs_in):
+def _generate(inputs, captured, nodes, out, needs_in, values=()):
     """Source of ``forward(a*, c*) -> (out, saved)``, ``backward(g, saved) -> grads``
     and ``forward_backward(g, a*, c*) -> (out, grads)``, and their namespace.
 
@@ -199,7 +208,7 @@ def _generate(inputs, captured, nodes, out, needs_in):
     same; which gradient is assigned first and which is added to is decided here,
     once, so the generated code has no branches.
     """
-    cg = _Codegen(inputs, captured, nodes)
+    cg = _Codegen(inputs, captured, nodes, values)
     params = [f"a{i}" for i in range(len(inputs))] + [f"c{i}" for i in range(len(captured))]
     every = list(inputs) + list(captured)
     needs = {id(t) for t, w in zip(every, needs_in) if w}
@@ -215,6 +224,7 @@ def _generate(inputs, captured, nodes, out, needs_in):
         + ["def backward(g, S):", f"    ({saved}) = S", seed] + bwd + [ret, ""]
         + [f"def forward_backward({', '.join(['g'] + params)}):"] + fwd + [seed] + bwd
         + [ret.replace("return (", f"return {out_name}, (", 1)])
+    cg.ns["__differentiable__"] = id(out) in needs  # a path from a wanted input to the result
     return _bind_locals(source, cg.ns), cg.ns
 
 
@@ -302,7 +312,7 @@ def _bind_locals(source, ns):
 class _Program:
     """One trace: generated ``forward``/``backward`` and what to read at each call."""
 
-    __slots__ = ("forward", "backward", "forward_backward", "captured", "result", "guards", "prim", "source", "seed", "shares",
+    __slots__ = ("forward", "backward", "forward_backward", "captured", "result", "differentiable", "guards", "prim", "source", "seed", "shares",
                  "bindings", "confirmed", "consts")
 
     def __init__(self, forward, backward, captured, source, name, seed, bindings, consts):
@@ -310,6 +320,7 @@ class _Program:
         self.consts = consts  # the generated code's namespace (constants, functions)
         self.confirmed = False  # a second trace on other inputs gave the same program
         self.result = None  # how value_and_grad builds its result (set on first use)
+        self.differentiable = consts.get("__differentiable__", True)
         self.seed = seed  # d out / d out: ones in the shape and dtype of the result
         self.shares = False  # some returned gradients share memory (set by _verify)
         self.forward = forward
@@ -462,7 +473,7 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True)
     captured = [t for t in outside if id(t) not in input_ids]
     captured.sort(key=lambda t: id(t))
     needs_in = list(needs_in_user) + [captured_grads and t.requires_grad for t in captured]
-    source, ns = _generate(inputs, captured, nodes, out, needs_in)
+    source, ns = _generate(inputs, captured, nodes, out, needs_in, state.values)
     exec(builtins.compile(source, f"<gradwise.compile {name}>", "exec"), ns)  # noqa: S102
     prog = _Program(ns["forward"], ns["backward"], captured, source, name,
                     np.ones_like(out.data), bindings, ns)
@@ -662,6 +673,12 @@ class Compiled:
             return self.fn(*args, **kwargs)
         if prog is None:
             return self.fn(*args, **kwargs)
+        if not prog.differentiable:  # masks, rounding: like eager, a result without graph
+            prev, _Mode.enabled = _Mode.enabled, False
+            try:
+                return apply(prog.prim, *arrays, *prog.captured)
+            finally:
+                _Mode.enabled = prev
         return apply(prog.prim, *arrays, *prog.captured)
 
     def _trace(self, args, kwargs):

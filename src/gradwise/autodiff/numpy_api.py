@@ -42,6 +42,9 @@ _NONDIFF_UFUNCS = {
 
 def _values(x):
     if isinstance(x, Tensor):
+        if x.requires_grad and _Mode.tracing is not None:
+            _trace_break("a NumPy function takes the values of a traced tensor (np.sort, "
+                         "np.where(mask), where=..., ...): a replay would keep them")
         return x.data
     if isinstance(x, (list, tuple)):
         return type(x)(_values(v) for v in x)
@@ -87,7 +90,7 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
         return outs if len(outs) > 1 else outs[0]
     if ufunc in _NONDIFF_UFUNCS:
         if _Mode.tracing is not None and not kwargs and _any_grad(inputs):
-            return apply(getattr(P, name), *inputs)  # recorded while tracing (no VJP)
+            return _Mode.tracing.value_only(apply(getattr(P, name), *inputs))
         return _wrap_result(ufunc(*_values(inputs)))
     if ufunc is np.logaddexp:
         a, b = inputs

@@ -530,7 +530,7 @@ class Tensor:
         if _Mode.tracing is not None and (self.requires_grad or getattr(o, "requires_grad", False)):
             # recorded while tracing (no VJP), so that replays recompute the mask; a
             # Python branch on it (`if t > 0:`) breaks the trace at bool()
-            return apply(getattr(P, fn.__name__), self, o)
+            return _Mode.tracing.value_only(apply(getattr(P, fn.__name__), self, o))
         return _wrap(fn(self.data, o.data if isinstance(o, Tensor) else o))
 
     def __lt__(self, o):
@@ -772,12 +772,23 @@ class Tensor:
 def _plain_index(idx):
     """Replace Tensors inside an index by their arrays (indices are never differentiated)."""
     if isinstance(idx, Tensor):
+        _computed_index(idx)
         return idx.data
     if isinstance(idx, tuple):
+        for i in idx:
+            _computed_index(i)
         return tuple(i.data if isinstance(i, Tensor) else i for i in idx)
     if isinstance(idx, list):
         return np.asarray(idx)
     return idx
+
+
+def _computed_index(i):
+    # while tracing, an index computed from the data (a mask z > 0, 2 - y) would be
+    # frozen; an input used as an index as it is (x[y]) is read at every replay
+    if isinstance(i, Tensor) and i._ctx is not None and _Mode.tracing is not None:
+        _trace_break("it indexes with a mask or indices computed from the data "
+                     "(e.g. z[z > 0]): write np.where(z > 0, z, 0) or z * (z > 0)")
 
 
 def _fmt_index(idx):
