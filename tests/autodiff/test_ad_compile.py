@@ -629,3 +629,62 @@ def test_value_only_compiled_results_need_no_gradient():
         assert not out.requires_grad
         with pytest.raises(RuntimeError, match="does not require grad"):
             out.sum().backward()
+
+
+# ------------------------------------ found by a fourth adversarial review
+def test_calls_under_no_grad_run_eagerly():
+    W = gw.tensor([0.5, -1.5, 2.0], requires_grad=True)
+    f = lambda x: (x * W).sum() * (2.0 if gw.is_grad_enabled() else 3.0)  # noqa: E731
+    c, x = gw.compile(f), np.array([1.0, 2.0, 3.0])
+    c(x)
+    c(x)
+    with gw.no_grad():
+        assert c(x).item() == f(x).item() == 10.5
+    assert c(x).item() == 7.0
+
+
+_PARAMS_LIST = [gw.tensor([1.0, 2.0], requires_grad=True)]
+_CFG = {"scale": 2.0}
+
+
+def test_items_of_lists_and_dicts_it_reads_are_guarded():
+    f = lambda x: (x * _PARAMS_LIST[0]).sum() * _CFG["scale"]  # noqa: E731
+    c, x = gw.compile(f), np.array([1.0, 1.0])
+    assert c(x).item() == c(x).item() == 6.0
+    _PARAMS_LIST[0] = gw.tensor([10.0, 20.0], requires_grad=True)
+    _CFG["scale"] = 5.0
+    assert c(x).item() == f(x).item() == 150.0
+
+
+def test_nested_compiled_functions_are_inlined_and_module_side_effects_run_eagerly():
+    inner = gw.compile(lambda x: (x ** 2).sum())
+    outer = gw.compile(lambda x: inner(x) * 2)
+    x = gw.tensor([1.0, 2.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphBreakWarning)
+        for i in range(4):
+            if i == 2:
+                inner(x)  # a confirmed inner program, recorded as one node: inlined
+                inner(x)
+            out = outer(x)
+            assert out.item() == 10.0
+            x.grad = None
+            out.backward()
+            np.testing.assert_array_equal(x.grad.data, [4.0, 8.0])
+
+    class Counted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x * 2
+
+    m = Counted()
+    c = gw.compile(lambda x: m(x).sum())
+    with pytest.warns(GraphBreakWarning, match="module state"):
+        c(x)
+    before = m.calls
+    c(x)
+    assert m.calls == before + 1  # eager from then on: once per call

@@ -38,8 +38,15 @@ Three checks keep a replay from silently differing from eager execution:
 
 A failed check makes that signature run eagerly with a :class:`GraphBreakWarning`.
 What no check can see: a value read through ``.data`` that is equal in the first
-two calls and differs later, and attributes of plain objects other than modules
-(assigning a module's parameter, ``model.weight = ...``, traces again).
+two calls and differs later; attributes of plain objects other than modules
+(assigning a module's parameter, ``model.weight = ...``, traces again) and items
+of containers the function reaches other than through its own globals and
+closure (those lists and dicts are guarded item by item).
+
+``fn`` should be free of side effects, as for ``jax.jit``: while a signature is
+traced and checked (its first two calls) the function runs up to three times, and
+after a graph break once more eagerly. Module state changed while it runs
+(``self.calls += 1``) is detected and makes it run eagerly.
 """
 
 from __future__ import annotations
@@ -235,6 +242,8 @@ def _forward_code(cg, nodes, needs):
     lines, calls = [], []
     for k, t in enumerate(nodes):
         prim = t._ctx[0]
+        if prim.joint:
+            raise _Break("it calls another compiled function; compile only the outer one")
         ops, kws = _operands(cg, t._ctx)
         call = f"{cg.bind(f'F{k}', prim.fwd)}({', '.join(ops + kws)})"
         lines.append(f"    v{k}, s{k} = {call}" if prim.saves else f"    v{k} = {call}")
@@ -351,6 +360,13 @@ class _Program:
                 if MODULES_CHANGED[0] != value:
                     return False
                 continue
+            if name is _ITEMS:  # a list or dict: the same items (params[0] = ... traces again)
+                now = list(where.items()) if isinstance(where, dict) else where
+                if len(now) != len(value) or any(
+                        a is not b and not (isinstance(b, _VALUES) and _same_number(a, b))
+                        for a, b in zip(now, value)):
+                    return False
+                continue
             try:
                 now = where.cell_contents if name is None else where[name]
             except (KeyError, ValueError):
@@ -361,6 +377,9 @@ class _Program:
 
 
 _PARAMS = object()
+_ITEMS = object()
+#: lists and dicts the function reads with at most this many items have them guarded
+MAX_WATCHED_ITEMS = 64
 
 #: bumped by gradwise.nn whenever a module's parameter or child module is assigned,
 #: so that a trace reading a module knows when its parameters may be other objects
@@ -399,6 +418,8 @@ def _bindings(fn, depth=3):
             visit(getattr(type(v), "forward", None))
         elif not isinstance(v, _SKIP):
             out.append((where, name, v))
+            if isinstance(v, (list, dict)) and len(v) <= MAX_WATCHED_ITEMS:
+                out.append((v, _ITEMS, list(v.items()) if isinstance(v, dict) else list(v)))
             if isinstance(v, (types.FunctionType, types.MethodType)):
                 visit(v)
 
@@ -451,6 +472,7 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True)
     # recorded, whatever its dtype; only the wanted gradients are generated
     inputs = [_wrap(v, True) for v in values]
     state = _TraceState()
+    generation = MODULES_CHANGED[0]
     prev = (_Mode.enabled, _Mode.tracing)
     start = _next_seq()
     _Mode.enabled, _Mode.tracing = True, state
@@ -462,6 +484,9 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True)
         raise _Break(f"tracing raised {type(e).__name__}: {e}", transient=True) from None
     finally:
         _Mode.enabled, _Mode.tracing = prev
+    if state.reason is None and MODULES_CHANGED[0] != generation:
+        state.reason = ("it changes module state while it runs (a side effect a replay "
+                        "would not repeat)")
     if state.reason is not None:
         raise _Break(state.reason)
     if not isinstance(out, Tensor):
@@ -658,6 +683,9 @@ class Compiled:
         return f"<gradwise.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"
 
     def __call__(self, *args, **kwargs):
+        if not _Mode.enabled or _Mode.tracing is not None:
+            # under no_grad: nothing to differentiate; inside another trace: inlined
+            return self.fn(*args, **kwargs)
         arrays = [a for a in args if isinstance(a, (Tensor, np.ndarray))]
         try:
             key = tuple([_signature(a) for a in args])
@@ -665,12 +693,12 @@ class Compiled:
                 arrays += [v for v in kwargs.values() if isinstance(v, (Tensor, np.ndarray))]
                 key += tuple((k, _signature(v)) for k, v in kwargs.items())
             prog = self._cache.traces.get(key, False)
-            if prog is False or (prog is not None and not (prog.confirmed and prog.valid())):
-                prog = self._cache.lookup(key, lambda: self._trace(args, kwargs))
         except TypeError:  # e.g. a list argument: nothing to key a trace on
             self._cache.warn("an argument cannot key a trace (a list or another unhashable "
                              "object); pass arrays or tuples")
             return self.fn(*args, **kwargs)
+        if prog is False or (prog is not None and not (prog.confirmed and prog.valid())):
+            prog = self._cache.lookup(key, lambda: self._trace(args, kwargs))
         if prog is None:
             return self.fn(*args, **kwargs)
         if not prog.differentiable:  # masks, rounding: like eager, a result without graph
