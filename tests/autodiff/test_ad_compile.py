@@ -688,3 +688,22 @@ def test_nested_compiled_functions_are_inlined_and_module_side_effects_run_eager
     before = m.calls
     c(x)
     assert m.calls == before + 1  # eager from then on: once per call
+
+
+def test_switching_modes_and_other_modules_does_not_disable_compilation():
+    model = nn.Sequential(nn.Linear(2, 3, rng=0), nn.Tanh(), nn.Linear(3, 1, rng=1))
+    other = nn.Linear(2, 2, rng=2)
+    f = gw.compile(lambda x: model(x).sum())
+    x = np.ones((4, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphBreakWarning)
+        for _ in range(3 * MAX_TRACES):
+            f(x).backward()
+            model.eval()
+            with gw.no_grad():
+                model(x)
+            model.train()
+            other.train()  # unrelated module changes
+            other.bias = nn.Parameter(np.zeros(2))
+    (prog,) = f.traces.values()
+    assert prog is not None and prog.confirmed

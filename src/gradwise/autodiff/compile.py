@@ -356,9 +356,11 @@ class _Program:
             if d.shape != shape or d.dtype != dtype or t.requires_grad != rg:
                 return False
         for where, name, value in self.bindings:
-            if name is _PARAMS:  # modules: no parameter or child was assigned since
-                if MODULES_CHANGED[0] != value:
-                    return False
+            if name is _PARAMS:  # modules: unchanged since (cheap counter, then a fingerprint)
+                if MODULES_CHANGED[0] != value[0]:
+                    if _module_fingerprint(where) != value[1]:
+                        return False
+                    value[0] = MODULES_CHANGED[0]  # something else changed (e.g. eval())
                 continue
             if name is _ITEMS:  # a list or dict: the same items (params[0] = ... traces again)
                 now = list(where.items()) if isinstance(where, dict) else where
@@ -411,10 +413,12 @@ def _bindings(fn, depth=3):
     counter that every parameter, attribute, mode or hook change bumps."""
     out, seen = [], set()
 
+    modules = []
+
     def watch(where, name, v):
         if callable(getattr(v, "named_parameters", None)):  # a module
-            if not any(b[1] is _PARAMS for b in out):
-                out.append((None, _PARAMS, MODULES_CHANGED[0]))
+            if not any(m is v for m in modules):
+                modules.append(v)
             visit(getattr(type(v), "forward", None))
         elif not isinstance(v, _SKIP):
             out.append((where, name, v))
@@ -454,6 +458,26 @@ def _bindings(fn, depth=3):
                     visit(v, level + 1)
 
     visit(fn)
+    if modules:
+        out.append((modules, _PARAMS, [MODULES_CHANGED[0], _module_fingerprint(modules)]))
+    return out
+
+
+_MODULE_INTERNALS = {"_parameters", "_modules", "_forward_hooks"}
+
+
+def _module_fingerprint(modules):
+    """What a traced forward pass may depend on, for every module below ``modules``:
+    mode, parameter and child objects, hooks, and the other attributes (numbers and
+    strings by value, objects by identity)."""
+    out = []
+    for top in modules:
+        for m in top.modules():
+            attrs = tuple((k, v if isinstance(v, _VALUES) else id(v))
+                          for k, v in vars(m).items() if k not in _MODULE_INTERNALS)
+            out.append((id(m), tuple((k, id(p)) for k, p in m._parameters.items()),
+                        tuple((k, id(c)) for k, c in m._modules.items()),
+                        tuple(m._forward_hooks), attrs))
     return out
 
 
@@ -644,6 +668,9 @@ class _TraceCache:
                     raise _Break("two calls gave different programs: it reads values that are "
                                  "not its arguments (e.g. through .data) or changes between calls")
                 prog.confirmed = True
+            elif old is not False and old.confirmed and _agree(old, prog):
+                prog.confirmed = True  # a guard fired but the program is the same: no cost
+                self.attempts[key] -= 1
         except _Break as e:
             if e.transient and n < 3:  # e.g. invalid labels: the eager call raises it
                 return None
