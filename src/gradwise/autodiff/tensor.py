@@ -669,7 +669,8 @@ class Tensor:
                     f"backward() without a gradient needs a one-element output, got shape "
                     f"{self.shape}; pass grad= (same shape) or reduce it first (e.g. .sum())"
                 )
-            g = np.ones_like(self.data)
+            d = self.data  # d self / d self = 1 (a 0-d array without np.ones_like's cost)
+            g = np.array(1, dtype=d.dtype) if d.ndim == 0 else np.ones_like(d)
         else:
             g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=self.dtype)
             if g.shape != self.shape:
