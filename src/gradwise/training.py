@@ -75,6 +75,7 @@ import inspect
 import math
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -469,8 +470,15 @@ def _forward(model, loss, compiled):
             return out, loss(out, yb)
 
         return run
+    from gradwise.autodiff.compile import GraphBreakWarning
     from gradwise.autodiff.compile import compile as compile_fn
 
+    modules = model.modules() if callable(getattr(model, "modules", None)) else ()
+    if any(getattr(m, "_forward_hooks", None) for m in modules):
+        warnings.warn("gradwise.train(compile=True): the model has forward hooks (e.g. a "
+                      "Monitor's), which a compiled step would skip; training eagerly",
+                      GraphBreakWarning, stacklevel=3)
+        return _forward(model, loss, False)
     step = compile_fn(lambda xb, yb: loss(model(xb), yb))
     return lambda xb, yb: (None, step(xb, yb))
 
@@ -584,13 +592,13 @@ def train(
     step_scheduler = _scheduler_stepper(scheduler)
     plateau = _Plateau(tol, n_iter_no_change) if stop_when_converged else None
     bar = _progress(progress, int(epochs))
-    forward = _forward(model, loss, compile)
 
     if hasattr(model, "train"):
         model.train()
     t_start = time.perf_counter()
     for cb in cb_begin:
         cb(state)
+    forward = _forward(model, loss, compile)  # after the callbacks attached their hooks
     try:
         for epoch in range(int(epochs)):
             t0 = time.perf_counter()

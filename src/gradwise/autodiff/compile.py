@@ -80,6 +80,8 @@ MAX_TRACES = 16
 #: traces of one signature (a retrace follows a changed global or module) before it
 #: runs eagerly for good
 MAX_RETRACES = 8
+#: confirmed programs kept per signature, one of which is picked by its guards
+MAX_VARIANTS = 4
 
 
 class GraphBreakWarning(UserWarning):
@@ -466,10 +468,24 @@ def _bindings(fn, depth=3):
 _MODULE_INTERNALS = {"_parameters", "_modules", "_forward_hooks"}
 
 
+_FINGERPRINTS: dict = {}  # module ids -> (MODULES_CHANGED value, fingerprint)
+
+
 def _module_fingerprint(modules):
     """What a traced forward pass may depend on, for every module below ``modules``:
     mode, parameter and child objects, hooks, and the other attributes (numbers and
-    strings by value, objects by identity)."""
+    strings by value, objects by identity). Computed once per module change."""
+    key = tuple(map(id, modules))
+    hit = _FINGERPRINTS.get(key)
+    if hit is not None and hit[0] == MODULES_CHANGED[0]:
+        return hit[1]
+    if len(_FINGERPRINTS) > 256:
+        _FINGERPRINTS.clear()
+    fp = _FINGERPRINTS[key] = (MODULES_CHANGED[0], _fingerprint(modules))
+    return fp[1]
+
+
+def _fingerprint(modules):
     out = []
     for top in modules:
         for m in top.modules():
@@ -496,7 +512,7 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True)
     # recorded, whatever its dtype; only the wanted gradients are generated
     inputs = [_wrap(v, True) for v in values]
     state = _TraceState()
-    generation = MODULES_CHANGED[0]
+    modules = next((b[0] for b in bindings if b[1] is _PARAMS), None)
     prev = (_Mode.enabled, _Mode.tracing)
     start = _next_seq()
     _Mode.enabled, _Mode.tracing = True, state
@@ -508,7 +524,8 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True)
         raise _Break(f"tracing raised {type(e).__name__}: {e}", transient=True) from None
     finally:
         _Mode.enabled, _Mode.tracing = prev
-    if state.reason is None and MODULES_CHANGED[0] != generation:
+    if state.reason is None and modules is not None and \
+            _module_fingerprint(modules) != next(b[2][1] for b in bindings if b[1] is _PARAMS):
         state.reason = ("it changes module state while it runs (a side effect a replay "
                         "would not repeat)")
     if state.reason is not None:
@@ -643,13 +660,23 @@ class _TraceCache:
         self.fn = fn
         self.traces = {}
         self.attempts = {}  # traces made per signature
+        self.variants = {}  # confirmed programs per signature (train and eval modes, ...)
         self._warned = set()
 
     def lookup(self, key, build):
         """The program for ``key`` (tracing with ``build()`` when new or stale), or None
-        when the function must run eagerly."""
+        when the function must run eagerly. A signature keeps up to ``MAX_VARIANTS``
+        programs, one per state of what the function reads (``train()``/``eval()``);
+        each is used only once a second trace in that state gave the same program."""
         old = self.traces.get(key, False)
-        if old is None or (old is not False and old.confirmed and old.valid()):
+        if old is None:
+            return None
+        if old is not False and not old.valid():
+            for other in self.variants.get(key, ()):
+                if other is not old and other.valid():
+                    old = self.traces[key] = other
+                    break
+        if old is not False and old.confirmed and old.valid():
             return old
         if old is False and len(self.traces) >= MAX_TRACES:
             self.warn(f"more than {MAX_TRACES} different argument shapes/constants (a new "
@@ -657,8 +684,8 @@ class _TraceCache:
             return None
         n = self.attempts[key] = self.attempts.get(key, 0) + 1
         if n > MAX_RETRACES:
-            self.warn("what it reads from outside changes at every call (e.g. a counter "
-                      "or a rebound global); running eagerly")
+            self.warn("what it reads from outside keeps changing (e.g. a counter or a "
+                      "rebound global); running eagerly")
             self.traces[key] = None
             return None
         try:
@@ -677,6 +704,10 @@ class _TraceCache:
             self.warn(str(e))
             prog = None
         self.traces[key] = prog
+        if prog is not None:
+            # one program per state: those valid now were made in this same state
+            kept = [p for p in self.variants.get(key, ()) if not p.valid()] + [prog]
+            self.variants[key] = kept[-MAX_VARIANTS:]
         return prog
 
     def warn(self, reason):
@@ -705,6 +736,10 @@ class Compiled:
     @property
     def traces(self):
         return self._cache.traces
+
+    def __reduce__(self):
+        # copies and pickles trace again: generated code and guards are not data
+        return (Compiled, (self.fn,))
 
     def __repr__(self):
         return f"<gradwise.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"

@@ -162,6 +162,9 @@ class _CompiledVG:
         self.cache = _TraceCache(f)
         self._specs = {}
 
+    def __reduce__(self):  # copies and pickles trace again
+        return (_CompiledVG, (self.f, self.argnums, self.fname))
+
     def __call__(self, *args, **kwargs):
         spec = self._specs.get(len(args))
         if spec is None:  # which positions are differentiated, for this many arguments
