@@ -791,3 +791,82 @@ def test_other_threads_changing_other_modules_do_not_disable_compilation():
         stop.set()
         t.join()
     assert all(p is not None for p in step.traces.values())
+
+
+# -------------------------------------- found by a sixth adversarial review
+_GMODEL = nn.Linear(2, 1, rng=0)
+_GSCALE = 2.0
+_GMODELS = {"m": nn.Sequential(nn.Linear(2, 2, rng=0), nn.Tanh())}
+
+
+class _Child(nn.Module):
+    def forward(self, x):
+        return x * _GSCALE
+
+
+class _Top(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2, rng=0)
+        self.c = _Child()
+        self.blocks = [nn.Linear(2, 2, rng=1)]  # a plain list attribute
+
+    def forward(self, x):
+        return self.c(self.blocks[0](self.lin(x)))
+
+
+def test_module_rebinding_children_globals_list_attributes_and_arguments_are_guarded():
+    global _GMODEL, _GSCALE
+    x = np.ones((3, 2))
+
+    def check(comp, eager, *args):
+        assert comp(*args).item() == eager(*args).item()
+
+    f = gw.compile(lambda x: _GMODEL(x).sum())
+    f(x)
+    f(x)
+    _GMODEL = nn.Linear(2, 1, rng=5)
+    check(f, lambda x: _GMODEL(x).sum(), x)
+
+    top = _Top()
+    g = gw.compile(lambda x: top(x).sum())
+    g(x)
+    g(x)
+    _GSCALE = 5.0  # read by a child's forward
+    check(g, lambda x: top(x).sum(), x)
+    top.blocks[0].weight = nn.Parameter(np.eye(2) * 3)  # a module in a list attribute
+    check(g, lambda x: top(x).sum(), x)
+
+    h = gw.compile(lambda mod, x: mod(x).sum())  # a module as an argument
+    m = nn.Sequential(nn.Linear(2, 2, rng=0), nn.Tanh())
+    h(m, x)
+    h(m, x)
+    m[0].weight = nn.Parameter(np.eye(2))
+    check(h, lambda mod, x: mod(x).sum(), m, x)
+
+    k = gw.compile(lambda x: _GMODELS["m"](x).sum())  # a module in a global dict
+    k(x)
+    k(x)
+    _GMODELS["m"][0].weight = nn.Parameter(np.eye(2) * 2)
+    check(k, lambda x: _GMODELS["m"](x).sum(), x)
+
+
+class _AttrScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2, rng=0)
+        self.s = 0.0
+
+    def forward(self, x):
+        return self.lin(x) * self.s
+
+
+def test_module_number_attributes_compare_sign_and_type():
+    m, x = _AttrScale(), np.array([[1.0, -1.0]])
+    f = gw.compile(lambda x: m(x))
+    f(x)
+    f(x)
+    m.s = -0.0
+    np.testing.assert_array_equal(np.signbit(f(x).data), np.signbit(m(x).data))
+    m.s = np.float64(0.5)
+    assert f(x.astype(np.float32)).dtype == m(x.astype(np.float32)).dtype

@@ -38,7 +38,10 @@ Three checks keep a replay from silently differing from eager execution:
 
 A failed check makes that signature run eagerly with a :class:`GraphBreakWarning`.
 What no check can see: a value read through ``.data`` that is equal in the first
-two calls and differs later; attributes of plain objects other than modules
+two calls and differs later; a value computed with plain NumPy, outside the traced
+operations, from an array the function reads from elsewhere (``x * (self.a * 2)``
+with ``self.a`` changed in place: ``self.a * 2`` is a constant of the trace, as in
+``jax.jit``; ``x * self.a * 2`` is not); attributes of plain objects other than modules
 (assigning a module's parameter, ``model.weight = ...``, traces again) and items
 of containers the function reaches other than through its own globals and
 closure (those lists and dicts are guarded item by item).
@@ -365,7 +368,7 @@ class _Program:
                     value[0] = MODULES_CHANGED[0]  # something else changed (e.g. eval())
                 continue
             if name is _ITEMS:  # a list or dict: the same items (params[0] = ... traces again)
-                now = list(where.items()) if isinstance(where, dict) else where
+                now = _items(where)
                 if len(now) != len(value) or any(
                         a is not b and not (isinstance(b, _VALUES) and _same_number(a, b))
                         for a, b in zip(now, value)):
@@ -406,7 +409,7 @@ _SKIP = (types.ModuleType, type, types.BuiltinFunctionType, np.ufunc)
 _VALUES = (int, float, complex, str, bytes, np.number, type(None))
 
 
-def _bindings(fn, depth=3):
+def _bindings(fn, depth=3, extra=()):
     """What ``fn`` reads from outside, to be checked before each replay: its closure
     cells and the globals it names — also those of the plain Python functions and
     bound methods it reaches (``depth`` levels). Numbers and strings are compared by
@@ -418,14 +421,21 @@ def _bindings(fn, depth=3):
     modules = []
 
     def watch(where, name, v):
-        if callable(getattr(v, "named_parameters", None)):  # a module
+        if where is not None and not isinstance(v, _SKIP):
+            out.append((where, name, v))  # the name still holds this object
+        if _is_module(v):
             if not any(m is v for m in modules):
                 modules.append(v)
-            visit(getattr(type(v), "forward", None))
+                for m in _module_tree([v]):  # every method of every module class below
+                    for f in vars(type(m)).values():
+                        if isinstance(f, types.FunctionType):
+                            visit(f)
         elif not isinstance(v, _SKIP):
-            out.append((where, name, v))
             if isinstance(v, (list, dict)) and len(v) <= MAX_WATCHED_ITEMS:
-                out.append((v, _ITEMS, list(v.items()) if isinstance(v, dict) else list(v)))
+                out.append((v, _ITEMS, _items(v)))
+                for x in _items(v):  # modules kept in a list or dict: their state too
+                    if _is_module(x):
+                        watch(None, None, x)
             if isinstance(v, (types.FunctionType, types.MethodType)):
                 visit(v)
 
@@ -434,10 +444,10 @@ def _bindings(fn, depth=3):
             return
         seen.add(id(f))
         if isinstance(f, types.MethodType):  # obj.method: a module's state is watched
-            if callable(getattr(f.__self__, "named_parameters", None)):
+            if _is_module(f.__self__):
                 watch(None, None, f.__self__)
             f = f.__func__
-        if callable(getattr(f, "named_parameters", None)):  # a module called directly
+        if _is_module(f):  # a module called directly
             watch(None, None, f)
             return
         code = getattr(f, "__code__", None)
@@ -460,6 +470,9 @@ def _bindings(fn, depth=3):
                     visit(v, level + 1)
 
     visit(fn)
+    for v in extra:  # modules passed as arguments: their state is guarded too
+        if _is_module(v):
+            watch(None, None, v)
     if modules:
         out.append((modules, _PARAMS, [MODULES_CHANGED[0], _module_fingerprint(modules)]))
     return out
@@ -485,19 +498,65 @@ def _module_fingerprint(modules):
     return fp[1]
 
 
-def _fingerprint(modules):
-    out = []
-    for top in modules:
+class _Same:
+    """An object in a fingerprint: equal only to the same object (kept alive, so its
+    id cannot be reused by another one)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return type(other) is _Same and other.obj is self.obj
+
+    __hash__ = None
+
+
+def _value(v):
+    if isinstance(v, _VALUES):
+        return (type(v), repr(v))  # -0.0 is not 0.0, np.float64(0.5) is not 0.5
+    if isinstance(v, (list, tuple, dict)) and len(v) <= MAX_WATCHED_ITEMS:
+        return (type(v), _Same(v), tuple(_value(x) for x in _items(v)))
+    return _Same(v)
+
+
+def _items(v):
+    """The keys and values of a dict, or the entries of a list (compared one by one)."""
+    return [*v.keys(), *v.values()] if isinstance(v, dict) else list(v)
+
+
+def _is_module(v):
+    return (not isinstance(v, type) and callable(getattr(v, "named_parameters", None))
+            and callable(getattr(v, "modules", None)))
+
+
+def _module_tree(modules):
+    """The modules below ``modules``, also those kept in plain list/tuple/dict attributes."""
+    out, seen, stack = [], set(), list(modules)
+    while stack:
+        top = stack.pop()
         for m in top.modules():
-            attrs = tuple((k, v if isinstance(v, _VALUES) else id(v))
-                          for k, v in vars(m).items() if k not in _MODULE_INTERNALS)
-            out.append((id(m), tuple((k, id(p)) for k, p in m._parameters.items()),
-                        tuple((k, id(c)) for k, c in m._modules.items()),
-                        tuple(m._forward_hooks), attrs))
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            out.append(m)
+            for v in vars(m).values():
+                if isinstance(v, (list, tuple, dict)) and len(v) <= MAX_WATCHED_ITEMS:
+                    stack.extend(x for x in _items(v) if _is_module(x))
     return out
 
 
-def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True):
+def _fingerprint(modules):
+    return [(_Same(m), type(m), m.training,
+             tuple((k, _Same(p)) for k, p in m._parameters.items()),
+             tuple((k, _Same(c)) for k, c in m._modules.items()),
+             tuple(m._forward_hooks),
+             tuple((k, _value(v)) for k, v in vars(m).items() if k not in _MODULE_INTERNALS))
+            for m in _module_tree(modules)]
+
+
+def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True, extra=()):
     """Run ``fn`` on traced stand-ins for ``values`` and build a :class:`_Program`.
 
     ``values``: the arrays passed in (one per input). ``needs_in_user``: for each,
@@ -507,7 +566,7 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True)
     globals are guarded). Raises :class:`_Break` with the reason when the function
     cannot be compiled.
     """
-    bindings = _bindings(user_fn)
+    bindings = _bindings(user_fn, extra=extra)
     # every input is marked as requiring grad so that each operation on it is
     # recorded, whatever its dtype; only the wanted gradients are generated
     inputs = [_wrap(v, True) for v in values]
@@ -789,7 +848,8 @@ class Compiled:
         def eager():
             return self.fn(*args, **kwargs), [a for a, w in zip(given, needs) if w]
 
-        return _trace(call, values, needs, getattr(self.fn, "__qualname__", "fn"), eager, self.fn)
+        return _trace(call, values, needs, getattr(self.fn, "__qualname__", "fn"), eager, self.fn,
+                      extra=(*args, *kwargs.values()))
 
 
 def compile(fn=None):  # noqa: A001  (torch.compile's name)

@@ -247,7 +247,7 @@ class _CompiledVG:
 
         needs = [True] * n_diff + [False] * (len(inputs) - n_diff)
         return _trace(call, inputs, needs, getattr(self.f, "__qualname__", "f"), eager, self.f,
-                      captured_grads=False)
+                      captured_grads=False, extra=(*args, *kwargs.values()))
 
 
 def value_and_grad(f, argnums=0, compile=False):  # noqa: A002
