@@ -406,6 +406,16 @@ def _same_number(a, b):
 
 
 _SKIP = (types.ModuleType, type, types.BuiltinFunctionType, np.ufunc)
+
+
+class _LibraryModules:
+    """``name in _LIBRARY``: a module of gradwise itself (its globals are constants)."""
+
+    def __contains__(self, name):
+        return isinstance(name, str) and (name == "gradwise" or name.startswith("gradwise."))
+
+
+_LIBRARY = _LibraryModules()
 _VALUES = (int, float, complex, str, bytes, np.number, type(None))
 
 
@@ -449,6 +459,8 @@ def _bindings(fn, depth=3, extra=()):
             f = f.__func__
         if _is_module(f):  # a module called directly
             watch(None, None, f)
+            return
+        if getattr(f, "__module__", None) in _LIBRARY:  # gradwise's own code: never rebinds
             return
         code = getattr(f, "__code__", None)
         if code is None:
