@@ -4,6 +4,7 @@ eager engine's values and gradients, trace again when it has to, and run eagerly
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -870,3 +871,85 @@ def test_module_number_attributes_compare_sign_and_type():
     np.testing.assert_array_equal(np.signbit(f(x).data), np.signbit(m(x).data))
     m.s = np.float64(0.5)
     assert f(x.astype(np.float32)).dtype == m(x.astype(np.float32)).dtype
+
+
+# ------------------------------------ found by a seventh adversarial review
+_S7 = 2.0
+_W7 = gw.tensor([1.0, 2.0], requires_grad=True)
+_ACT7 = np.tanh
+
+
+def _scaled(x, p=1):
+    return (x * _S7).sum() * p
+
+
+class _Loss7:
+    def __call__(self, x):
+        return (x * _S7).sum()
+
+
+class _Trainer7:
+    def __init__(self):
+        self.model = nn.Linear(3, 1, rng=0)
+        self.w = gw.tensor([1.0, 2.0], requires_grad=True)
+
+    def loss(self, x):
+        return (self.model(x) ** 2).sum() + (self.w * 1.0).sum()
+
+    @gw.compile
+    def mloss(self, x):
+        return (x * self.w).sum()
+
+
+def test_globals_in_comprehensions_partials_callables_ufuncs_and_object_attributes():
+    global _S7, _W7, _ACT7
+    x = gw.tensor([1.0, 1.0], requires_grad=True)
+    fns = [
+        lambda x: sum((x * _S7).sum() for _ in range(1)),
+        lambda x: sum([(x * _W7).sum() for _ in range(1)]),
+        functools.partial(_scaled, p=1),
+        _Loss7(),
+        lambda x: _ACT7(x).sum(),
+    ]
+    comps = [gw.compile(f) for f in fns]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GraphBreakWarning)
+        for c in comps:
+            c(x)
+            c(x)
+        _S7, _W7, _ACT7 = 5.0, gw.tensor([3.0, 4.0], requires_grad=True), np.exp
+        for c, f in zip(comps, fns):
+            assert c(x).item() == f(x).item()
+
+    t, x3 = _Trainer7(), np.ones((2, 3))
+    c = gw.compile(t.loss)
+    c(x3)
+    c(x3)
+    t.model.weight = nn.Parameter(np.full((1, 3), 4.0))
+    t.w = gw.tensor([5.0, 5.0], requires_grad=True)
+    out = c(x3)
+    assert out.item() == t.loss(x3).item()
+    out.backward()
+    assert t.w.grad is not None and t.model.weight.grad is not None
+
+
+def test_compile_as_a_method_decorator_and_equal_rebinding_is_bounded():
+    a, b = _Trainer7(), _Trainer7()
+    b.w = gw.tensor([3.0, 3.0], requires_grad=True)
+    x = np.ones(2)
+    for _ in range(3):
+        assert a.mloss(x).item() == 3.0 and b.mloss(x).item() == 6.0
+    calls = {"n": 0}
+    mask = np.array([1.0, 0.0, 1.0])
+
+    def f(v):
+        calls["n"] += 1
+        return (v * mask).sum()
+
+    comp = gw.compile(f)
+    v = gw.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.warns(GraphBreakWarning, match="keeps changing"):
+        for _ in range(100):
+            mask = np.array([1.0, 0.0, 1.0])  # a new, equal array every step
+            assert comp(v).item() == 4.0
+    assert calls["n"] < 100 + 3 * 10  # traces stopped

@@ -405,7 +405,7 @@ def _same_number(a, b):
         return False
 
 
-_SKIP = (types.ModuleType, type, types.BuiltinFunctionType, np.ufunc)
+_SKIP = (types.ModuleType,)  # modules are not rebound in practice
 
 
 class _LibraryModules:
@@ -421,14 +421,14 @@ _VALUES = (int, float, complex, str, bytes, np.number, type(None))
 
 def _bindings(fn, depth=3, extra=()):
     """What ``fn`` reads from outside, to be checked before each replay: its closure
-    cells and the globals it names — also those of the plain Python functions and
-    bound methods it reaches (``depth`` levels). Numbers and strings are compared by
-    value (``use_bias = False`` traces again), other objects by identity
-    (``w = w - lr * g`` traces again); modules (``gradwise.nn``) by the generation
-    counter that every parameter, attribute, mode or hook change bumps."""
-    out, seen = [], set()
-
-    modules = []
+    cells and the globals its code names (also inside comprehensions and nested
+    functions) — and those of the functions, ``functools.partial`` objects, bound
+    methods and callable objects it reaches (``depth`` levels). Numbers and strings
+    are compared by value (``use_bias = False`` traces again), other objects by
+    identity (``w = w - lr * g`` traces again); the attributes of the objects whose
+    methods it runs likewise; modules (``gradwise.nn``) by a generation counter that
+    every parameter, attribute, mode or hook change bumps, then a fingerprint."""
+    out, seen, modules = [], set(), []
 
     def watch(where, name, v):
         if where is not None and not isinstance(v, _SKIP):
@@ -446,48 +446,73 @@ def _bindings(fn, depth=3, extra=()):
                 for x in _items(v):  # modules kept in a list or dict: their state too
                     if _is_module(x):
                         watch(None, None, x)
-            if isinstance(v, (types.FunctionType, types.MethodType)):
+            if callable(v) and not isinstance(v, type):
                 visit(v)
+
+    def attributes(obj):
+        """An object whose method runs: its attributes (``self.model``, ``self.w``)."""
+        d = getattr(obj, "__dict__", None)
+        if isinstance(d, dict) and len(d) <= MAX_WATCHED_ITEMS and id(obj) not in seen:
+            seen.add(id(obj))
+            out.append((d, _ITEMS, _items(d)))
+            for k, v in d.items():
+                watch(d, k, v)
 
     def visit(f, level=0):
         if f is None or id(f) in seen or level > depth:
             return
         seen.add(id(f))
-        if isinstance(f, types.MethodType):  # obj.method: a module's state is watched
+        if isinstance(f, functools.partial):
+            for v in (*f.args, *f.keywords.values()):
+                watch(None, None, v)
+            visit(f.func, level + 1)
+            return
+        if isinstance(f, types.MethodType):  # obj.method: the object's state is watched
             if _is_module(f.__self__):
                 watch(None, None, f.__self__)
+            elif not isinstance(f.__self__, type):
+                attributes(f.__self__)
             f = f.__func__
         if _is_module(f):  # a module called directly
             watch(None, None, f)
             return
+        if not isinstance(f, types.FunctionType):  # a callable object
+            call = vars(type(f)).get("__call__")  # a Python-level __call__ of its class
+            if isinstance(call, types.FunctionType):
+                attributes(f)
+                visit(call, level + 1)
+            return
         if getattr(f, "__module__", None) in _LIBRARY:  # gradwise's own code: never rebinds
             return
-        code = getattr(f, "__code__", None)
-        if code is None:
-            return
-        for cell in getattr(f, "__closure__", None) or ():
+        for cell in f.__closure__ or ():
             try:
                 v = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
             watch(cell, None, v)
-            if isinstance(v, types.FunctionType):
-                visit(v, level + 1)
-        g = getattr(f, "__globals__", {})
-        for name in code.co_names:
+        g = f.__globals__
+        for name in _names(f.__code__):
             if name in g:
-                v = g[name]
-                watch(g, name, v)
-                if isinstance(v, types.FunctionType):
-                    visit(v, level + 1)
+                watch(g, name, g[name])
 
     visit(fn)
-    for v in extra:  # modules passed as arguments: their state is guarded too
+    for v in extra:  # modules and objects passed as arguments: their state is guarded too
         if _is_module(v):
             watch(None, None, v)
+        elif not isinstance(v, (Tensor, np.ndarray, type)) and not callable(v):
+            attributes(v)
     if modules:
         out.append((modules, _PARAMS, [MODULES_CHANGED[0], _module_fingerprint(modules)]))
     return out
+
+
+def _names(code):
+    """Global names a code object reads, also in its comprehensions and nested functions."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return names
 
 
 _MODULE_INTERNALS = {"_parameters", "_modules", "_forward_hooks"}
@@ -767,8 +792,7 @@ class _TraceCache:
                                  "not its arguments (e.g. through .data) or changes between calls")
                 prog.confirmed = True
             elif old is not False and old.confirmed and _agree(old, prog):
-                prog.confirmed = True  # a guard fired but the program is the same: no cost
-                self.attempts[key] -= 1
+                prog.confirmed = True  # a guard fired but the program is the same
         except _Break as e:
             if e.transient and n < 3:  # e.g. invalid labels: the eager call raises it
                 return None
@@ -811,6 +835,13 @@ class Compiled:
     def __reduce__(self):
         # copies and pickles trace again: generated code and guards are not data
         return (Compiled, (self.fn,))
+
+    def __get__(self, obj, objtype=None):
+        """``@gradwise.compile`` on a method: ``obj.method(x)`` calls it with ``obj``
+        first (a module is guarded like any module argument; each object traces)."""
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
 
     def __repr__(self):
         return f"<gradwise.compile of {getattr(self.fn, '__qualname__', self.fn)!r}>"

@@ -191,9 +191,9 @@ class _CompiledVG:
             for k, v in kwargs.items():
                 if isinstance(v, (np.ndarray, Tensor)):
                     inputs.append(v.data if isinstance(v, Tensor) else v)
-                key += ((k, "input", inputs[-1].shape, inputs[-1].dtype),)
-                if not isinstance(v, (np.ndarray, Tensor)):
-                    key = key[:-1] + ((k, _signature(v)),)
+                    key += ((k, "input", inputs[-1].shape, inputs[-1].dtype),)
+                else:
+                    key += ((k, _signature(v)),)
         try:
             prog = self.cache.traces.get(key, False)
             if prog is False or (prog is not None and not (prog.confirmed and prog.valid())):
