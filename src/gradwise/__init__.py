@@ -10,9 +10,7 @@ The autodiff names are imported eagerly (they only need NumPy); the higher
 layers are imported on first use so that ``import gradwise`` stays light.
 """
 
-from __future__ import annotations
-
-import importlib
+import importlib as _importlib
 
 from gradwise._result import Finding, Result
 from gradwise.autodiff import *  # noqa: F401,F403  (Tensor, tensor, no_grad, grad, ...)
@@ -47,7 +45,7 @@ def __getattr__(name: str):
     modname = _LAZY.get(name)
     if modname is None:
         raise AttributeError(f"module 'gradwise' has no attribute {name!r}")
-    mod = importlib.import_module(modname)
+    mod = _importlib.import_module(modname)
     value = mod if modname == f"gradwise.{name}" else getattr(mod, name)
     globals()[name] = value
     return value

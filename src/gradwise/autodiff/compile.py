@@ -23,7 +23,9 @@ Rules (the same as ``jax.jit``):
   the graph, module hooks, NumPy functions that only look at values (argmax).
   Masks (comparisons, logical operations, rounding, ``np.where``) are recorded
   as value-only primitives and recomputed by each replay. Random numbers drawn
-  inside the function are drawn once, at trace time.
+  inside the function from a shared generator differ between the trace and the
+  eager check, so it runs eagerly (and the extra draws shift the stream): pass
+  them in as arguments.
 
 Three checks keep a replay from silently differing from eager execution:
 
@@ -909,9 +911,10 @@ def compile(fn=None):  # noqa: A001  (torch.compile's name)
     Parameters
     ----------
     fn : callable
-        ``fn(*args) -> Tensor``. Positional arguments that are Tensors or NumPy
-        arrays are inputs (their values may change between calls); other arguments
-        (numbers, strings) are constants of a trace. Tensors that require grad and
+        ``fn(*args, **kwargs) -> Tensor``. Arguments (positional or keyword) that
+        are Tensors or NumPy arrays are inputs (their values may change between
+        calls); other arguments (numbers, strings, modules) are constants of a
+        trace. Works as a decorator, also on methods. Tensors that require grad and
         are read from the enclosing scope (e.g. a model's parameters) get their
         gradients as in eager mode.
 
@@ -927,7 +930,7 @@ def compile(fn=None):  # noqa: A001  (torch.compile's name)
     branches on traced values, calls ``.item()``/``float()``/``detach()``, writes in
     place outside the graph or has module hooks, it runs eagerly and a
     :class:`GraphBreakWarning` says why. A new argument shape or dtype traces
-    again (at most ``MAX_TRACES`` = 16 traces). ``create_graph=True`` through a
+    again (at most 16 traces per function). ``create_graph=True`` through a
     compiled call raises ``NotImplementedError``: use ``fn`` itself for
     higher-order derivatives.
 

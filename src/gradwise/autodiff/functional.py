@@ -263,10 +263,10 @@ def value_and_grad(f, argnums=0, compile=False):  # noqa: A002
     compile : bool, default False
         Trace ``f`` once per argument signature and replay the recorded NumPy
         calls (:func:`gradwise.compile`): same numbers, a fraction of the Python
-        overhead on small arrays. Positional NumPy arrays that are not
-        differentiated are inputs too; other arguments and keywords are constants
-        of a trace. A function that cannot be traced runs eagerly with a
-        :class:`~gradwise.autodiff.compile.GraphBreakWarning`.
+        overhead on small arrays. Arrays and Tensors that are not differentiated
+        (positional or keyword) are inputs too; other arguments are constants of a
+        trace. A function that cannot be traced runs eagerly with a
+        :class:`gradwise.GraphBreakWarning`.
 
     Returns
     -------
