@@ -953,3 +953,31 @@ def test_compile_as_a_method_decorator_and_equal_rebinding_is_bounded():
             mask = np.array([1.0, 0.0, 1.0])  # a new, equal array every step
             assert comp(v).item() == 4.0
     assert calls["n"] < 100 + 3 * 10  # traces stopped
+
+
+# ------------------------------------- found by an eighth adversarial review
+def test_no_grad_inside_the_function_and_views_of_inputs_run_eagerly():
+    W = gw.tensor([1.0, 2.0], requires_grad=True)
+
+    def loss(x):
+        with gw.no_grad():
+            n = (W * W).sum() ** 0.5
+        return ((x * W) / n).sum()
+
+    comp = gw.compile(loss)
+    x = np.array([1.0, 1.0])
+    with pytest.warns(GraphBreakWarning, match="no_grad"):
+        comp(x)
+    with gw.no_grad():
+        W *= 2.0
+    assert comp(x).item() == loss(x).item()
+
+    view = gw.compile(lambda t: t[1:])
+    t = gw.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    z = (t * t).sum()
+    with pytest.warns(GraphBreakWarning, match="view of an input"):
+        y = view(t)
+    with gw.no_grad():
+        y += 10.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()

@@ -19,8 +19,9 @@ Rules (the same as ``jax.jit``):
   are at each call if they are Tensors; plain arrays are read by reference.
 - What a replay cannot repeat makes the function run eagerly instead, with a
   :class:`GraphBreakWarning` naming the reason: a Python branch on data
-  (``if t > 0:``), ``detach()``, ``.item()``/``float()``, in-place writes outside
-  the graph, module hooks, NumPy functions that only look at values (argmax).
+  (``if t > 0:``), ``detach()``, ``.item()``/``float()``, ``no_grad()`` blocks,
+  in-place writes outside the graph, module hooks, NumPy functions that only look
+  at values (argmax), a result that is a view of an input.
   Masks (comparisons, logical operations, rounding, ``np.where``) are recorded
   as value-only primitives and recomputed by each replay. Random numbers drawn
   inside the function from a shared generator differ between the trace and the
@@ -636,6 +637,9 @@ def _trace(fn, values, needs_in_user, name, eager, user_fn, captured_grads=True,
     input_ids = {id(t) for t in inputs}
     captured = [t for t in outside if id(t) not in input_ids]
     captured.sort(key=lambda t: id(t))
+    if any(np.may_share_memory(out.data, t.data) for t in inputs + captured):
+        raise _Break("its result is a view of an input (e.g. x[1:]): in-place writes into it "
+                     "would not be tracked; return a computed value")
     needs_in = list(needs_in_user) + [captured_grads and t.requires_grad for t in captured]
     source, ns = _generate(inputs, captured, nodes, out, needs_in, state.values)
     exec(builtins.compile(source, f"<gradwise.compile {name}>", "exec"), ns)  # noqa: S102

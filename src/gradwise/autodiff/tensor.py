@@ -75,6 +75,9 @@ class _GradModeCtx:
         pass
 
     def __enter__(self):
+        if not self._target and _Mode.tracing is not None:
+            _trace_break("it computes values under no_grad(), which a replay would keep; "
+                         "use .detach() outside the compiled function or pass them in")
         self._prev.append(_Mode.enabled)
         _Mode.enabled = self._target
         return self
