@@ -429,7 +429,8 @@ def test_ordered_dict_parameters():
     p = OrderedDict(W=np.ones((2, 2)), b=np.zeros(2))
     f = lambda p, x: ((x @ p["W"] + p["b"]) ** 2).sum()  # noqa: E731
     v, g = gw.value_and_grad(f, compile=True)(p, np.ones((3, 2)))
-    assert v == gw.value_and_grad(f)(p, np.ones((3, 2)))[0] and isinstance(g, OrderedDict)
+    ve, ge = gw.value_and_grad(f)(p, np.ones((3, 2)))
+    assert v == ve and type(g) is type(ge) and set(g) == {"W", "b"}  # a dict, as eagerly
 
 
 def test_rebinding_a_captured_name_traces_again():
@@ -981,3 +982,31 @@ def test_no_grad_inside_the_function_and_views_of_inputs_run_eagerly():
         y += 10.0
     with pytest.raises(RuntimeError, match="modified in place"):
         z.backward()
+
+
+# -------------------------------------- found by a ninth adversarial review
+def test_tuple_constants_dict_subclasses_and_list_subclasses_match_eager():
+    from collections import defaultdict
+
+    f = lambda w, s: (w * s[0]).sum()  # noqa: E731
+    c, e = gw.value_and_grad(f, compile=True), gw.value_and_grad(f)
+    w = np.array([1.0, 2.0])
+    for s in [(0.0,), (0.0,), (-0.0,), (np.float64(0.0),)]:
+        (vc, gc), (ve, ge) = c(w, s), e(w, s)
+        assert vc == ve
+        np.testing.assert_array_equal(np.signbit(gc), np.signbit(ge))
+
+    class L(list):
+        pass
+
+    g = lambda p: (p[0].sum() * p[1]).sum() + p["k"] if isinstance(p, dict) else \
+        (p[0].sum() * p[1]).sum()  # noqa: E731
+    x = L([np.ones(2), np.arange(3.0)])
+    (vc, gc), (ve, ge) = gw.value_and_grad(g, compile=True)(x), gw.value_and_grad(g)(x)
+    assert vc == ve and type(gc) is type(ge)
+    for a, b in zip(gc, ge):
+        np.testing.assert_array_equal(a, b)
+    d = defaultdict(list, W=np.ones(2))
+    h = lambda p: (p["W"] ** 2).sum()  # noqa: E731
+    (vc, gc), (ve, ge) = gw.value_and_grad(h, compile=True)(d), gw.value_and_grad(h)(d)
+    assert vc == ve and type(gc) is type(ge)

@@ -722,8 +722,16 @@ def _signature(a):
         return (a.data.shape, a.data.dtype, a.requires_grad)
     if type(a) is np.ndarray:
         return (a.shape, a.dtype)
-    if isinstance(a, (float, np.floating)):  # -0.0 is not 0.0; NaN is NaN
+    return _constant_key(a)
+
+
+def _constant_key(a):
+    """A constant argument as a key: numbers by type and repr (-0.0 is not 0.0, NaN is
+    NaN, 0.1 is not np.float64(0.1)), tuples item by item, other objects as they are."""
+    if isinstance(a, (float, complex, np.number)):
         return (type(a), repr(a))
+    if isinstance(a, (tuple, frozenset)):
+        return (type(a), tuple(_constant_key(x) for x in a))
     return (type(a), a)
 
 

@@ -93,9 +93,9 @@ def _leaf_sig(x, leaves):
     """Append the float arrays of a parameter structure to ``leaves``; return a hashable
     description of the structure with each leaf's shape and dtype (one pass)."""
     t = type(x)
-    if isinstance(x, dict):
-        return (t, tuple([(k, _leaf_sig(v, leaves)) for k, v in x.items()]))
-    if t is list or t is tuple:
+    if isinstance(x, dict):  # rebuilt as a plain dict, as _tree.unflatten does
+        return (dict, tuple([(k, _leaf_sig(v, leaves)) for k, v in x.items()]))
+    if isinstance(x, (list, tuple)):  # (subclasses are rebuilt with their type, as eagerly)
         sig = []
         for v in x:  # a flat list of float arrays without a call per entry
             if type(v) is np.ndarray and v.dtype.kind == "f":
@@ -113,11 +113,11 @@ def _leaf_sig(x, leaves):
 def _leaf_build(sig, it, arrays):
     """The structure described by ``sig`` with the next gradients from ``it``."""
     kind = sig[0]
-    if kind is list or kind is tuple:
+    if kind is dict:
+        return {k: _leaf_build(s, it, arrays) for k, s in sig[1]}
+    if isinstance(kind, type) and issubclass(kind, (list, tuple)):
         return kind([_leaf_build(s, it, arrays) if type(s[0]) is not tuple else
                      _leaf_grad(next(it), next(arrays)) for s in sig[1]])
-    if isinstance(kind, type) and issubclass(kind, dict):
-        return kind((k, _leaf_build(s, it, arrays)) for k, s in sig[1])
     return _leaf_grad(next(it), next(arrays))
 
 
