@@ -1010,3 +1010,15 @@ def test_tuple_constants_dict_subclasses_and_list_subclasses_match_eager():
     h = lambda p: (p["W"] ** 2).sum()  # noqa: E731
     (vc, gc), (ve, ge) = gw.value_and_grad(h, compile=True)(d), gw.value_and_grad(h)(d)
     assert vc == ve and type(gc) is type(ge)
+
+
+# ------------------------------------------ found by a tenth adversarial review
+def test_explain_and_second_order_on_compiled_functions():
+    c = gw.compile(lambda x: (gw.tanh(x) * x).sum())
+    t = gw.tensor(np.array([0.3, -1.2, 2.0]), requires_grad=True)
+    for _ in range(3):
+        text = gw.explain(c(t))
+        assert "compiled" in text and "dout/dt" in text
+    f = lambda x: (x ** 3).sum()  # noqa: E731
+    np.testing.assert_array_equal(gw.hvp(gw.compile(f), np.array([1.0, 2.0]), np.ones(2)),
+                                  gw.hvp(f, np.array([1.0, 2.0]), np.ones(2)))

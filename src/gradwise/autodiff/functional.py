@@ -357,6 +357,10 @@ def hvp(f, x, v):
     -------
     Same structure as ``x``: NumPy arrays.
     """
+    from gradwise.autodiff.compile import Compiled
+
+    if isinstance(f, Compiled):  # second order needs the eager function (it is the same)
+        f = f.fn
     tens, treedef = _to_leaves(x)
     vleaves, vinfo, _ = _tree.flatten(v)
     xpaths = [li.path for li in _tree.flatten(x)[1]]

@@ -150,6 +150,9 @@ class Primitive:
         self.symbol = symbol
 
     def vjp(self, i):
+        if self.joint:  # one call gives all gradients (a compiled function)
+            fn = self.vjps
+            return lambda g, ans, *args, **kw: fn(g, ans, *args, **kw)[i]
         if self.nary:
             fn = self.vjps
             return lambda g, ans, *args, **kw: fn(i, g, ans, *args, **kw)
