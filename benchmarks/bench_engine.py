@@ -52,24 +52,24 @@ def median_times(fns, repeat):
 X0 = np.random.default_rng(0).random((3, 3)).astype(np.float32)
 
 
-def chain_gradwise():
-    x = gw.tensor(X0, requires_grad=True)
+def chain(make_tensor):
+    """The chain on a framework's tensor: ``make_tensor(array, requires_grad=True)``;
+    the same code runs on gradwise and on PyTorch."""
+    x = make_tensor(X0, requires_grad=True)
     y = x
     for _ in range(N_PAIRS):
         y = y * 1.01
         y = y + 0.1
     y.sum().backward()
     return x.grad
+
+
+def chain_gradwise():
+    return chain(gw.tensor)
 
 
 def chain_torch():
-    x = torch.tensor(X0, requires_grad=True)
-    y = x
-    for _ in range(N_PAIRS):
-        y = y * 1.01
-        y = y + 0.1
-    y.sum().backward()
-    return x.grad
+    return chain(torch.tensor)
 
 
 def chain_numpy():

@@ -400,11 +400,9 @@ def _same_number(a, b):
     """Equal values of one type, telling -0.0 from 0.0 (and NaN equal to NaN)."""
     if type(a) is not type(b):
         return False
-    if isinstance(a, (float, np.floating)):
-        return repr(a) == repr(b)
     try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001
+        return bool(_constant_key(a) == _constant_key(b))
+    except Exception:  # noqa: BLE001  (no usable equality)
         return False
 
 
@@ -555,7 +553,7 @@ class _Same:
 
 def _value(v):
     if isinstance(v, _VALUES):
-        return (type(v), repr(v))  # -0.0 is not 0.0, np.float64(0.5) is not 0.5
+        return _constant_key(v)  # -0.0 is not 0.0, np.float64(0.5) is not 0.5
     if isinstance(v, (list, tuple, dict)) and len(v) <= MAX_WATCHED_ITEMS:
         return (type(v), _Same(v), tuple(_value(x) for x in _items(v)))
     return _Same(v)

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 
 from gradwise import _tree
+from gradwise.autodiff.compile import Compiled, _signature, _trace, _TraceCache
 from gradwise.autodiff.engine import run_backward
 from gradwise.autodiff.tensor import Tensor, _Mode
 
@@ -127,12 +128,6 @@ def _leaf_grad(g, a):
     return g if type(g) is np.ndarray and g.dtype == a.dtype else np.asarray(g, dtype=a.dtype)
 
 
-def _signature(a):
-    from gradwise.autodiff.compile import _signature as sig
-
-    return sig(a)
-
-
 def _fast_result(sigs, single, gs, inputs, shares):
     """For one array or a flat list/tuple of arrays whose gradients all come out of the
     program as arrays of the right dtype (fixed by the trace), a function building
@@ -156,8 +151,6 @@ class _CompiledVG:
     (:mod:`gradwise.autodiff.compile`), replayed on arrays without building Tensors."""
 
     def __init__(self, f, argnums, fname):
-        from gradwise.autodiff.compile import _TraceCache
-
         self.f, self.argnums, self.fname = f, argnums, fname
         self.cache = _TraceCache(f)
         self._specs = {}
@@ -220,8 +213,6 @@ class _CompiledVG:
         return out.item(), (res[0] if single else tuple(res))
 
     def _trace(self, args, kwargs, nums, inputs, n_diff):
-        from gradwise.autodiff.compile import _trace
-
         def call(traced):
             full, it, kw = list(args), iter(traced), dict(kwargs)
             for n in nums:
@@ -357,8 +348,6 @@ def hvp(f, x, v):
     -------
     Same structure as ``x``: NumPy arrays.
     """
-    from gradwise.autodiff.compile import Compiled
-
     if isinstance(f, Compiled):  # second order needs the eager function (it is the same)
         f = f.fn
     tens, treedef = _to_leaves(x)

@@ -452,18 +452,14 @@ def _verify_network(f: Finding, run: Run, budget: float) -> dict | None:
         return {"ok": False, "summary": f"re-training with {f.fix} failed: {e}"}
     ok = bool(math.isfinite(out["loss_end"]) and out["loss_end"] < NET_LOSS_GAIN * before)
     extra = ""
-    if f.code == "activations.saturated" and f.location:
-        layer = f.location.split(" ", 1)[-1]
-        frac = out["activations"].get(layer, {}).get("saturated")
+    layer_check = {"activations.saturated": ("saturated", rules.SATURATED_MAX),
+                   "activations.dead_relu": ("dead", rules.DEAD_MAX)}.get(f.code)
+    if layer_check is not None and f.location:  # the re-run must also cure the layer
+        stat, limit = layer_check
+        frac = out["activations"].get(f.location.split(" ", 1)[-1], {}).get(stat)
         if frac is not None:
-            ok = ok and frac <= rules.SATURATED_MAX
-            extra = f", {100 * frac:.3g}% saturated"
-    if f.code == "activations.dead_relu" and f.location:
-        layer = f.location.split(" ", 1)[-1]
-        frac = out["activations"].get(layer, {}).get("dead")
-        if frac is not None:
-            ok = ok and frac <= rules.DEAD_MAX
-            extra = f", {100 * frac:.3g}% dead"
+            ok = ok and frac <= limit
+            extra = f", {100 * frac:.3g}% {stat}"
     out.update(ok=ok, loss_before=before, method="re-train",
                summary=f"{_fmt_fix(f.fix)}: loss {out['loss_end']:.4g} after {out['epochs']:,} "
                        f"epochs (was {before:.4g}){extra}"
