@@ -778,12 +778,12 @@ class Tensor:
 
 def _plain_index(idx):
     """Replace Tensors inside an index by their arrays (indices are never differentiated)."""
+    if _Mode.tracing is not None:
+        for i in idx if isinstance(idx, tuple) else (idx,):
+            _computed_index(i)
     if isinstance(idx, Tensor):
-        _computed_index(idx)
         return idx.data
     if isinstance(idx, tuple):
-        for i in idx:
-            _computed_index(i)
         return tuple(i.data if isinstance(i, Tensor) else i for i in idx)
     if isinstance(idx, list):
         return np.asarray(idx)
@@ -793,7 +793,7 @@ def _plain_index(idx):
 def _computed_index(i):
     # while tracing, an index computed from the data (a mask z > 0, 2 - y) would be
     # frozen; an input used as an index as it is (x[y]) is read at every replay
-    if isinstance(i, Tensor) and i._ctx is not None and _Mode.tracing is not None:
+    if isinstance(i, Tensor) and i._ctx is not None:
         _trace_break("it indexes with a mask or indices computed from the data "
                      "(e.g. z[z > 0]): write np.where(z > 0, z, 0) or z * (z > 0)")
 
